@@ -16,6 +16,9 @@ import sys
 
 ROOT_FILES = {
     "ClientNamenodeProtocol.proto": r".*(Request|Response)Proto$",
+    "xattr.proto": r".*",
+    "acl.proto": r".*",
+    "encryption.proto": r".*(Request|Response)Proto$",
     "datatransfer.proto": r".*",
     "HAServiceProtocol.proto": r".*",
     "RpcHeader.proto": r".*",

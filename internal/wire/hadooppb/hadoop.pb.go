@@ -682,6 +682,121 @@ func (OpenFilesTypeProto) EnumDescriptor() ([]byte, []int) {
 	return file_hadoop_proto_rawDescGZIP(), []int{10}
 }
 
+type ReencryptActionProto int32
+
+const (
+	ReencryptActionProto_CANCEL_REENCRYPT ReencryptActionProto = 1
+	ReencryptActionProto_START_REENCRYPT  ReencryptActionProto = 2
+)
+
+// Enum value maps for ReencryptActionProto.
+var (
+	ReencryptActionProto_name = map[int32]string{
+		1: "CANCEL_REENCRYPT",
+		2: "START_REENCRYPT",
+	}
+	ReencryptActionProto_value = map[string]int32{
+		"CANCEL_REENCRYPT": 1,
+		"START_REENCRYPT":  2,
+	}
+)
+
+func (x ReencryptActionProto) Enum() *ReencryptActionProto {
+	p := new(ReencryptActionProto)
+	*p = x
+	return p
+}
+
+func (x ReencryptActionProto) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReencryptActionProto) Descriptor() protoreflect.EnumDescriptor {
+	return file_hadoop_proto_enumTypes[11].Descriptor()
+}
+
+func (ReencryptActionProto) Type() protoreflect.EnumType {
+	return &file_hadoop_proto_enumTypes[11]
+}
+
+func (x ReencryptActionProto) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ReencryptActionProto) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ReencryptActionProto(num)
+	return nil
+}
+
+// Deprecated: Use ReencryptActionProto.Descriptor instead.
+func (ReencryptActionProto) EnumDescriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{11}
+}
+
+type ReencryptionStateProto int32
+
+const (
+	ReencryptionStateProto_SUBMITTED  ReencryptionStateProto = 1
+	ReencryptionStateProto_PROCESSING ReencryptionStateProto = 2
+	ReencryptionStateProto_COMPLETED  ReencryptionStateProto = 3
+)
+
+// Enum value maps for ReencryptionStateProto.
+var (
+	ReencryptionStateProto_name = map[int32]string{
+		1: "SUBMITTED",
+		2: "PROCESSING",
+		3: "COMPLETED",
+	}
+	ReencryptionStateProto_value = map[string]int32{
+		"SUBMITTED":  1,
+		"PROCESSING": 2,
+		"COMPLETED":  3,
+	}
+)
+
+func (x ReencryptionStateProto) Enum() *ReencryptionStateProto {
+	p := new(ReencryptionStateProto)
+	*p = x
+	return p
+}
+
+func (x ReencryptionStateProto) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReencryptionStateProto) Descriptor() protoreflect.EnumDescriptor {
+	return file_hadoop_proto_enumTypes[12].Descriptor()
+}
+
+func (ReencryptionStateProto) Type() protoreflect.EnumType {
+	return &file_hadoop_proto_enumTypes[12]
+}
+
+func (x ReencryptionStateProto) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *ReencryptionStateProto) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = ReencryptionStateProto(num)
+	return nil
+}
+
+// Deprecated: Use ReencryptionStateProto.Descriptor instead.
+func (ReencryptionStateProto) EnumDescriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{12}
+}
+
 type RollingUpgradeActionProto int32
 
 const (
@@ -715,11 +830,11 @@ func (x RollingUpgradeActionProto) String() string {
 }
 
 func (RollingUpgradeActionProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[11].Descriptor()
+	return file_hadoop_proto_enumTypes[13].Descriptor()
 }
 
 func (RollingUpgradeActionProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[11]
+	return &file_hadoop_proto_enumTypes[13]
 }
 
 func (x RollingUpgradeActionProto) Number() protoreflect.EnumNumber {
@@ -738,7 +853,7 @@ func (x *RollingUpgradeActionProto) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use RollingUpgradeActionProto.Descriptor instead.
 func (RollingUpgradeActionProto) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{11}
+	return file_hadoop_proto_rawDescGZIP(), []int{13}
 }
 
 type RpcKindProto int32
@@ -774,11 +889,11 @@ func (x RpcKindProto) String() string {
 }
 
 func (RpcKindProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[12].Descriptor()
+	return file_hadoop_proto_enumTypes[14].Descriptor()
 }
 
 func (RpcKindProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[12]
+	return &file_hadoop_proto_enumTypes[14]
 }
 
 func (x RpcKindProto) Number() protoreflect.EnumNumber {
@@ -797,7 +912,7 @@ func (x *RpcKindProto) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use RpcKindProto.Descriptor instead.
 func (RpcKindProto) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{12}
+	return file_hadoop_proto_rawDescGZIP(), []int{14}
 }
 
 type SafeModeActionProto int32
@@ -836,11 +951,11 @@ func (x SafeModeActionProto) String() string {
 }
 
 func (SafeModeActionProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[13].Descriptor()
+	return file_hadoop_proto_enumTypes[15].Descriptor()
 }
 
 func (SafeModeActionProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[13]
+	return &file_hadoop_proto_enumTypes[15]
 }
 
 func (x SafeModeActionProto) Number() protoreflect.EnumNumber {
@@ -859,7 +974,7 @@ func (x *SafeModeActionProto) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use SafeModeActionProto.Descriptor instead.
 func (SafeModeActionProto) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{13}
+	return file_hadoop_proto_rawDescGZIP(), []int{15}
 }
 
 type ShortCircuitFdResponse int32
@@ -892,11 +1007,11 @@ func (x ShortCircuitFdResponse) String() string {
 }
 
 func (ShortCircuitFdResponse) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[14].Descriptor()
+	return file_hadoop_proto_enumTypes[16].Descriptor()
 }
 
 func (ShortCircuitFdResponse) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[14]
+	return &file_hadoop_proto_enumTypes[16]
 }
 
 func (x ShortCircuitFdResponse) Number() protoreflect.EnumNumber {
@@ -915,7 +1030,7 @@ func (x *ShortCircuitFdResponse) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use ShortCircuitFdResponse.Descriptor instead.
 func (ShortCircuitFdResponse) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{14}
+	return file_hadoop_proto_rawDescGZIP(), []int{16}
 }
 
 type Status int32
@@ -984,11 +1099,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[15].Descriptor()
+	return file_hadoop_proto_enumTypes[17].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[15]
+	return &file_hadoop_proto_enumTypes[17]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -1007,7 +1122,7 @@ func (x *Status) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{15}
+	return file_hadoop_proto_rawDescGZIP(), []int{17}
 }
 
 type StorageTypeProto int32
@@ -1049,11 +1164,11 @@ func (x StorageTypeProto) String() string {
 }
 
 func (StorageTypeProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[16].Descriptor()
+	return file_hadoop_proto_enumTypes[18].Descriptor()
 }
 
 func (StorageTypeProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[16]
+	return &file_hadoop_proto_enumTypes[18]
 }
 
 func (x StorageTypeProto) Number() protoreflect.EnumNumber {
@@ -1072,7 +1187,63 @@ func (x *StorageTypeProto) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use StorageTypeProto.Descriptor instead.
 func (StorageTypeProto) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{16}
+	return file_hadoop_proto_rawDescGZIP(), []int{18}
+}
+
+type XAttrSetFlagProto int32
+
+const (
+	XAttrSetFlagProto_XATTR_CREATE  XAttrSetFlagProto = 1
+	XAttrSetFlagProto_XATTR_REPLACE XAttrSetFlagProto = 2
+)
+
+// Enum value maps for XAttrSetFlagProto.
+var (
+	XAttrSetFlagProto_name = map[int32]string{
+		1: "XATTR_CREATE",
+		2: "XATTR_REPLACE",
+	}
+	XAttrSetFlagProto_value = map[string]int32{
+		"XATTR_CREATE":  1,
+		"XATTR_REPLACE": 2,
+	}
+)
+
+func (x XAttrSetFlagProto) Enum() *XAttrSetFlagProto {
+	p := new(XAttrSetFlagProto)
+	*p = x
+	return p
+}
+
+func (x XAttrSetFlagProto) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (XAttrSetFlagProto) Descriptor() protoreflect.EnumDescriptor {
+	return file_hadoop_proto_enumTypes[19].Descriptor()
+}
+
+func (XAttrSetFlagProto) Type() protoreflect.EnumType {
+	return &file_hadoop_proto_enumTypes[19]
+}
+
+func (x XAttrSetFlagProto) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *XAttrSetFlagProto) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = XAttrSetFlagProto(num)
+	return nil
+}
+
+// Deprecated: Use XAttrSetFlagProto.Descriptor instead.
+func (XAttrSetFlagProto) EnumDescriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{19}
 }
 
 type AclEntryProto_AclEntryScopeProto int32
@@ -1105,11 +1276,11 @@ func (x AclEntryProto_AclEntryScopeProto) String() string {
 }
 
 func (AclEntryProto_AclEntryScopeProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[17].Descriptor()
+	return file_hadoop_proto_enumTypes[20].Descriptor()
 }
 
 func (AclEntryProto_AclEntryScopeProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[17]
+	return &file_hadoop_proto_enumTypes[20]
 }
 
 func (x AclEntryProto_AclEntryScopeProto) Number() protoreflect.EnumNumber {
@@ -1167,11 +1338,11 @@ func (x AclEntryProto_AclEntryTypeProto) String() string {
 }
 
 func (AclEntryProto_AclEntryTypeProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[18].Descriptor()
+	return file_hadoop_proto_enumTypes[21].Descriptor()
 }
 
 func (AclEntryProto_AclEntryTypeProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[18]
+	return &file_hadoop_proto_enumTypes[21]
 }
 
 func (x AclEntryProto_AclEntryTypeProto) Number() protoreflect.EnumNumber {
@@ -1241,11 +1412,11 @@ func (x AclEntryProto_FsActionProto) String() string {
 }
 
 func (AclEntryProto_FsActionProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[19].Descriptor()
+	return file_hadoop_proto_enumTypes[22].Descriptor()
 }
 
 func (AclEntryProto_FsActionProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[19]
+	return &file_hadoop_proto_enumTypes[22]
 }
 
 func (x AclEntryProto_FsActionProto) Number() protoreflect.EnumNumber {
@@ -1300,11 +1471,11 @@ func (x DataTransferEncryptorMessageProto_DataTransferEncryptorStatus) String() 
 }
 
 func (DataTransferEncryptorMessageProto_DataTransferEncryptorStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[20].Descriptor()
+	return file_hadoop_proto_enumTypes[23].Descriptor()
 }
 
 func (DataTransferEncryptorMessageProto_DataTransferEncryptorStatus) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[20]
+	return &file_hadoop_proto_enumTypes[23]
 }
 
 func (x DataTransferEncryptorMessageProto_DataTransferEncryptorStatus) Number() protoreflect.EnumNumber {
@@ -1323,7 +1494,7 @@ func (x *DataTransferEncryptorMessageProto_DataTransferEncryptorStatus) Unmarsha
 
 // Deprecated: Use DataTransferEncryptorMessageProto_DataTransferEncryptorStatus.Descriptor instead.
 func (DataTransferEncryptorMessageProto_DataTransferEncryptorStatus) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{46, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{49, 0}
 }
 
 type DatanodeInfoProto_AdminState int32
@@ -1365,11 +1536,11 @@ func (x DatanodeInfoProto_AdminState) String() string {
 }
 
 func (DatanodeInfoProto_AdminState) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[21].Descriptor()
+	return file_hadoop_proto_enumTypes[24].Descriptor()
 }
 
 func (DatanodeInfoProto_AdminState) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[21]
+	return &file_hadoop_proto_enumTypes[24]
 }
 
 func (x DatanodeInfoProto_AdminState) Number() protoreflect.EnumNumber {
@@ -1388,7 +1559,7 @@ func (x *DatanodeInfoProto_AdminState) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use DatanodeInfoProto_AdminState.Descriptor instead.
 func (DatanodeInfoProto_AdminState) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{49, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{52, 0}
 }
 
 type DatanodeStorageProto_StorageState int32
@@ -1421,11 +1592,11 @@ func (x DatanodeStorageProto_StorageState) String() string {
 }
 
 func (DatanodeStorageProto_StorageState) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[22].Descriptor()
+	return file_hadoop_proto_enumTypes[25].Descriptor()
 }
 
 func (DatanodeStorageProto_StorageState) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[22]
+	return &file_hadoop_proto_enumTypes[25]
 }
 
 func (x DatanodeStorageProto_StorageState) Number() protoreflect.EnumNumber {
@@ -1444,7 +1615,7 @@ func (x *DatanodeStorageProto_StorageState) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use DatanodeStorageProto_StorageState.Descriptor instead.
 func (DatanodeStorageProto_StorageState) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{51, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{54, 0}
 }
 
 type HdfsFileStatusProto_FileType int32
@@ -1480,11 +1651,11 @@ func (x HdfsFileStatusProto_FileType) String() string {
 }
 
 func (HdfsFileStatusProto_FileType) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[23].Descriptor()
+	return file_hadoop_proto_enumTypes[26].Descriptor()
 }
 
 func (HdfsFileStatusProto_FileType) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[23]
+	return &file_hadoop_proto_enumTypes[26]
 }
 
 func (x HdfsFileStatusProto_FileType) Number() protoreflect.EnumNumber {
@@ -1503,7 +1674,7 @@ func (x *HdfsFileStatusProto_FileType) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use HdfsFileStatusProto_FileType.Descriptor instead.
 func (HdfsFileStatusProto_FileType) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{130, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{140, 0}
 }
 
 type HdfsFileStatusProto_Flags int32
@@ -1542,11 +1713,11 @@ func (x HdfsFileStatusProto_Flags) String() string {
 }
 
 func (HdfsFileStatusProto_Flags) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[24].Descriptor()
+	return file_hadoop_proto_enumTypes[27].Descriptor()
 }
 
 func (HdfsFileStatusProto_Flags) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[24]
+	return &file_hadoop_proto_enumTypes[27]
 }
 
 func (x HdfsFileStatusProto_Flags) Number() protoreflect.EnumNumber {
@@ -1565,7 +1736,7 @@ func (x *HdfsFileStatusProto_Flags) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use HdfsFileStatusProto_Flags.Descriptor instead.
 func (HdfsFileStatusProto_Flags) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{130, 1}
+	return file_hadoop_proto_rawDescGZIP(), []int{140, 1}
 }
 
 type OpWriteBlockProto_BlockConstructionStage int32
@@ -1619,11 +1790,11 @@ func (x OpWriteBlockProto_BlockConstructionStage) String() string {
 }
 
 func (OpWriteBlockProto_BlockConstructionStage) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[25].Descriptor()
+	return file_hadoop_proto_enumTypes[28].Descriptor()
 }
 
 func (OpWriteBlockProto_BlockConstructionStage) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[25]
+	return &file_hadoop_proto_enumTypes[28]
 }
 
 func (x OpWriteBlockProto_BlockConstructionStage) Number() protoreflect.EnumNumber {
@@ -1642,7 +1813,7 @@ func (x *OpWriteBlockProto_BlockConstructionStage) UnmarshalJSON(b []byte) error
 
 // Deprecated: Use OpWriteBlockProto_BlockConstructionStage.Descriptor instead.
 func (OpWriteBlockProto_BlockConstructionStage) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{165, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{183, 0}
 }
 
 type RpcRequestHeaderProto_OperationProto int32
@@ -1678,11 +1849,11 @@ func (x RpcRequestHeaderProto_OperationProto) String() string {
 }
 
 func (RpcRequestHeaderProto_OperationProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[26].Descriptor()
+	return file_hadoop_proto_enumTypes[29].Descriptor()
 }
 
 func (RpcRequestHeaderProto_OperationProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[26]
+	return &file_hadoop_proto_enumTypes[29]
 }
 
 func (x RpcRequestHeaderProto_OperationProto) Number() protoreflect.EnumNumber {
@@ -1701,7 +1872,7 @@ func (x *RpcRequestHeaderProto_OperationProto) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use RpcRequestHeaderProto_OperationProto.Descriptor instead.
 func (RpcRequestHeaderProto_OperationProto) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{203, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{231, 0}
 }
 
 type RpcResponseHeaderProto_RpcStatusProto int32
@@ -1737,11 +1908,11 @@ func (x RpcResponseHeaderProto_RpcStatusProto) String() string {
 }
 
 func (RpcResponseHeaderProto_RpcStatusProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[27].Descriptor()
+	return file_hadoop_proto_enumTypes[30].Descriptor()
 }
 
 func (RpcResponseHeaderProto_RpcStatusProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[27]
+	return &file_hadoop_proto_enumTypes[30]
 }
 
 func (x RpcResponseHeaderProto_RpcStatusProto) Number() protoreflect.EnumNumber {
@@ -1760,7 +1931,7 @@ func (x *RpcResponseHeaderProto_RpcStatusProto) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use RpcResponseHeaderProto_RpcStatusProto.Descriptor instead.
 func (RpcResponseHeaderProto_RpcStatusProto) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{204, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{232, 0}
 }
 
 type RpcResponseHeaderProto_RpcErrorCodeProto int32
@@ -1823,11 +1994,11 @@ func (x RpcResponseHeaderProto_RpcErrorCodeProto) String() string {
 }
 
 func (RpcResponseHeaderProto_RpcErrorCodeProto) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[28].Descriptor()
+	return file_hadoop_proto_enumTypes[31].Descriptor()
 }
 
 func (RpcResponseHeaderProto_RpcErrorCodeProto) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[28]
+	return &file_hadoop_proto_enumTypes[31]
 }
 
 func (x RpcResponseHeaderProto_RpcErrorCodeProto) Number() protoreflect.EnumNumber {
@@ -1846,7 +2017,7 @@ func (x *RpcResponseHeaderProto_RpcErrorCodeProto) UnmarshalJSON(b []byte) error
 
 // Deprecated: Use RpcResponseHeaderProto_RpcErrorCodeProto.Descriptor instead.
 func (RpcResponseHeaderProto_RpcErrorCodeProto) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{204, 1}
+	return file_hadoop_proto_rawDescGZIP(), []int{232, 1}
 }
 
 type RpcSaslProto_SaslState int32
@@ -1891,11 +2062,11 @@ func (x RpcSaslProto_SaslState) String() string {
 }
 
 func (RpcSaslProto_SaslState) Descriptor() protoreflect.EnumDescriptor {
-	return file_hadoop_proto_enumTypes[29].Descriptor()
+	return file_hadoop_proto_enumTypes[32].Descriptor()
 }
 
 func (RpcSaslProto_SaslState) Type() protoreflect.EnumType {
-	return &file_hadoop_proto_enumTypes[29]
+	return &file_hadoop_proto_enumTypes[32]
 }
 
 func (x RpcSaslProto_SaslState) Number() protoreflect.EnumNumber {
@@ -1914,7 +2085,72 @@ func (x *RpcSaslProto_SaslState) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use RpcSaslProto_SaslState.Descriptor instead.
 func (RpcSaslProto_SaslState) EnumDescriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{205, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{233, 0}
+}
+
+type XAttrProto_XAttrNamespaceProto int32
+
+const (
+	XAttrProto_USER     XAttrProto_XAttrNamespaceProto = 0
+	XAttrProto_TRUSTED  XAttrProto_XAttrNamespaceProto = 1
+	XAttrProto_SECURITY XAttrProto_XAttrNamespaceProto = 2
+	XAttrProto_SYSTEM   XAttrProto_XAttrNamespaceProto = 3
+	XAttrProto_RAW      XAttrProto_XAttrNamespaceProto = 4
+)
+
+// Enum value maps for XAttrProto_XAttrNamespaceProto.
+var (
+	XAttrProto_XAttrNamespaceProto_name = map[int32]string{
+		0: "USER",
+		1: "TRUSTED",
+		2: "SECURITY",
+		3: "SYSTEM",
+		4: "RAW",
+	}
+	XAttrProto_XAttrNamespaceProto_value = map[string]int32{
+		"USER":     0,
+		"TRUSTED":  1,
+		"SECURITY": 2,
+		"SYSTEM":   3,
+		"RAW":      4,
+	}
+)
+
+func (x XAttrProto_XAttrNamespaceProto) Enum() *XAttrProto_XAttrNamespaceProto {
+	p := new(XAttrProto_XAttrNamespaceProto)
+	*p = x
+	return p
+}
+
+func (x XAttrProto_XAttrNamespaceProto) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (XAttrProto_XAttrNamespaceProto) Descriptor() protoreflect.EnumDescriptor {
+	return file_hadoop_proto_enumTypes[33].Descriptor()
+}
+
+func (XAttrProto_XAttrNamespaceProto) Type() protoreflect.EnumType {
+	return &file_hadoop_proto_enumTypes[33]
+}
+
+func (x XAttrProto_XAttrNamespaceProto) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Do not use.
+func (x *XAttrProto_XAttrNamespaceProto) UnmarshalJSON(b []byte) error {
+	num, err := protoimpl.X.UnmarshalJSONEnum(x.Descriptor(), b)
+	if err != nil {
+		return err
+	}
+	*x = XAttrProto_XAttrNamespaceProto(num)
+	return nil
+}
+
+// Deprecated: Use XAttrProto_XAttrNamespaceProto.Descriptor instead.
+func (XAttrProto_XAttrNamespaceProto) EnumDescriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{291, 0}
 }
 
 type AbandonBlockRequestProto struct {
@@ -2094,6 +2330,82 @@ func (x *AclEntryProto) GetName() string {
 	return ""
 }
 
+type AclStatusProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         *string                `protobuf:"bytes,1,req,name=owner" json:"owner,omitempty"`
+	Group         *string                `protobuf:"bytes,2,req,name=group" json:"group,omitempty"`
+	Sticky        *bool                  `protobuf:"varint,3,req,name=sticky" json:"sticky,omitempty"`
+	Entries       []*AclEntryProto       `protobuf:"bytes,4,rep,name=entries" json:"entries,omitempty"`
+	Permission    *FsPermissionProto     `protobuf:"bytes,5,opt,name=permission" json:"permission,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AclStatusProto) Reset() {
+	*x = AclStatusProto{}
+	mi := &file_hadoop_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AclStatusProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AclStatusProto) ProtoMessage() {}
+
+func (x *AclStatusProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AclStatusProto.ProtoReflect.Descriptor instead.
+func (*AclStatusProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AclStatusProto) GetOwner() string {
+	if x != nil && x.Owner != nil {
+		return *x.Owner
+	}
+	return ""
+}
+
+func (x *AclStatusProto) GetGroup() string {
+	if x != nil && x.Group != nil {
+		return *x.Group
+	}
+	return ""
+}
+
+func (x *AclStatusProto) GetSticky() bool {
+	if x != nil && x.Sticky != nil {
+		return *x.Sticky
+	}
+	return false
+}
+
+func (x *AclStatusProto) GetEntries() []*AclEntryProto {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *AclStatusProto) GetPermission() *FsPermissionProto {
+	if x != nil {
+		return x.Permission
+	}
+	return nil
+}
+
 type AddBlockRequestProto struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
@@ -2114,7 +2426,7 @@ const (
 
 func (x *AddBlockRequestProto) Reset() {
 	*x = AddBlockRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[3]
+	mi := &file_hadoop_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2438,7 @@ func (x *AddBlockRequestProto) String() string {
 func (*AddBlockRequestProto) ProtoMessage() {}
 
 func (x *AddBlockRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[3]
+	mi := &file_hadoop_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2451,7 @@ func (x *AddBlockRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddBlockRequestProto.ProtoReflect.Descriptor instead.
 func (*AddBlockRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{3}
+	return file_hadoop_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AddBlockRequestProto) GetSrc() string {
@@ -2200,7 +2512,7 @@ type AddBlockResponseProto struct {
 
 func (x *AddBlockResponseProto) Reset() {
 	*x = AddBlockResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[4]
+	mi := &file_hadoop_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2524,7 @@ func (x *AddBlockResponseProto) String() string {
 func (*AddBlockResponseProto) ProtoMessage() {}
 
 func (x *AddBlockResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[4]
+	mi := &file_hadoop_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2537,7 @@ func (x *AddBlockResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddBlockResponseProto.ProtoReflect.Descriptor instead.
 func (*AddBlockResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{4}
+	return file_hadoop_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AddBlockResponseProto) GetBlock() *LocatedBlockProto {
@@ -2245,7 +2557,7 @@ type AddCacheDirectiveRequestProto struct {
 
 func (x *AddCacheDirectiveRequestProto) Reset() {
 	*x = AddCacheDirectiveRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[5]
+	mi := &file_hadoop_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2569,7 @@ func (x *AddCacheDirectiveRequestProto) String() string {
 func (*AddCacheDirectiveRequestProto) ProtoMessage() {}
 
 func (x *AddCacheDirectiveRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[5]
+	mi := &file_hadoop_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2582,7 @@ func (x *AddCacheDirectiveRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCacheDirectiveRequestProto.ProtoReflect.Descriptor instead.
 func (*AddCacheDirectiveRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{5}
+	return file_hadoop_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddCacheDirectiveRequestProto) GetInfo() *CacheDirectiveInfoProto {
@@ -2296,7 +2608,7 @@ type AddCacheDirectiveResponseProto struct {
 
 func (x *AddCacheDirectiveResponseProto) Reset() {
 	*x = AddCacheDirectiveResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[6]
+	mi := &file_hadoop_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2620,7 @@ func (x *AddCacheDirectiveResponseProto) String() string {
 func (*AddCacheDirectiveResponseProto) ProtoMessage() {}
 
 func (x *AddCacheDirectiveResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[6]
+	mi := &file_hadoop_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2633,7 @@ func (x *AddCacheDirectiveResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCacheDirectiveResponseProto.ProtoReflect.Descriptor instead.
 func (*AddCacheDirectiveResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{6}
+	return file_hadoop_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AddCacheDirectiveResponseProto) GetId() int64 {
@@ -2340,7 +2652,7 @@ type AddCachePoolRequestProto struct {
 
 func (x *AddCachePoolRequestProto) Reset() {
 	*x = AddCachePoolRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[7]
+	mi := &file_hadoop_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2352,7 +2664,7 @@ func (x *AddCachePoolRequestProto) String() string {
 func (*AddCachePoolRequestProto) ProtoMessage() {}
 
 func (x *AddCachePoolRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[7]
+	mi := &file_hadoop_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2677,7 @@ func (x *AddCachePoolRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCachePoolRequestProto.ProtoReflect.Descriptor instead.
 func (*AddCachePoolRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{7}
+	return file_hadoop_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddCachePoolRequestProto) GetInfo() *CachePoolInfoProto {
@@ -2383,7 +2695,7 @@ type AddCachePoolResponseProto struct {
 
 func (x *AddCachePoolResponseProto) Reset() {
 	*x = AddCachePoolResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[8]
+	mi := &file_hadoop_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2707,7 @@ func (x *AddCachePoolResponseProto) String() string {
 func (*AddCachePoolResponseProto) ProtoMessage() {}
 
 func (x *AddCachePoolResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[8]
+	mi := &file_hadoop_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2720,7 @@ func (x *AddCachePoolResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCachePoolResponseProto.ProtoReflect.Descriptor instead.
 func (*AddCachePoolResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{8}
+	return file_hadoop_proto_rawDescGZIP(), []int{9}
 }
 
 type AllowSnapshotRequestProto struct {
@@ -2420,7 +2732,7 @@ type AllowSnapshotRequestProto struct {
 
 func (x *AllowSnapshotRequestProto) Reset() {
 	*x = AllowSnapshotRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[9]
+	mi := &file_hadoop_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2744,7 @@ func (x *AllowSnapshotRequestProto) String() string {
 func (*AllowSnapshotRequestProto) ProtoMessage() {}
 
 func (x *AllowSnapshotRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[9]
+	mi := &file_hadoop_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2757,7 @@ func (x *AllowSnapshotRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowSnapshotRequestProto.ProtoReflect.Descriptor instead.
 func (*AllowSnapshotRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{9}
+	return file_hadoop_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AllowSnapshotRequestProto) GetSnapshotRoot() string {
@@ -2463,7 +2775,7 @@ type AllowSnapshotResponseProto struct {
 
 func (x *AllowSnapshotResponseProto) Reset() {
 	*x = AllowSnapshotResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[10]
+	mi := &file_hadoop_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2787,7 @@ func (x *AllowSnapshotResponseProto) String() string {
 func (*AllowSnapshotResponseProto) ProtoMessage() {}
 
 func (x *AllowSnapshotResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[10]
+	mi := &file_hadoop_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2800,7 @@ func (x *AllowSnapshotResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllowSnapshotResponseProto.ProtoReflect.Descriptor instead.
 func (*AllowSnapshotResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{10}
+	return file_hadoop_proto_rawDescGZIP(), []int{11}
 }
 
 type AppendRequestProto struct {
@@ -2502,7 +2814,7 @@ type AppendRequestProto struct {
 
 func (x *AppendRequestProto) Reset() {
 	*x = AppendRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[11]
+	mi := &file_hadoop_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2826,7 @@ func (x *AppendRequestProto) String() string {
 func (*AppendRequestProto) ProtoMessage() {}
 
 func (x *AppendRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[11]
+	mi := &file_hadoop_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2839,7 @@ func (x *AppendRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendRequestProto.ProtoReflect.Descriptor instead.
 func (*AppendRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{11}
+	return file_hadoop_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AppendRequestProto) GetSrc() string {
@@ -2561,7 +2873,7 @@ type AppendResponseProto struct {
 
 func (x *AppendResponseProto) Reset() {
 	*x = AppendResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[12]
+	mi := &file_hadoop_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2885,7 @@ func (x *AppendResponseProto) String() string {
 func (*AppendResponseProto) ProtoMessage() {}
 
 func (x *AppendResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[12]
+	mi := &file_hadoop_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2898,7 @@ func (x *AppendResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponseProto.ProtoReflect.Descriptor instead.
 func (*AppendResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{12}
+	return file_hadoop_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AppendResponseProto) GetBlock() *LocatedBlockProto {
@@ -2614,7 +2926,7 @@ type BaseHeaderProto struct {
 
 func (x *BaseHeaderProto) Reset() {
 	*x = BaseHeaderProto{}
-	mi := &file_hadoop_proto_msgTypes[13]
+	mi := &file_hadoop_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +2938,7 @@ func (x *BaseHeaderProto) String() string {
 func (*BaseHeaderProto) ProtoMessage() {}
 
 func (x *BaseHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[13]
+	mi := &file_hadoop_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +2951,7 @@ func (x *BaseHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseHeaderProto.ProtoReflect.Descriptor instead.
 func (*BaseHeaderProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{13}
+	return file_hadoop_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BaseHeaderProto) GetBlock() *ExtendedBlockProto {
@@ -2674,7 +2986,7 @@ type BatchedDirectoryListingProto struct {
 
 func (x *BatchedDirectoryListingProto) Reset() {
 	*x = BatchedDirectoryListingProto{}
-	mi := &file_hadoop_proto_msgTypes[14]
+	mi := &file_hadoop_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2998,7 @@ func (x *BatchedDirectoryListingProto) String() string {
 func (*BatchedDirectoryListingProto) ProtoMessage() {}
 
 func (x *BatchedDirectoryListingProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[14]
+	mi := &file_hadoop_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +3011,7 @@ func (x *BatchedDirectoryListingProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchedDirectoryListingProto.ProtoReflect.Descriptor instead.
 func (*BatchedDirectoryListingProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{14}
+	return file_hadoop_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchedDirectoryListingProto) GetPartialListing() []*HdfsFileStatusProto {
@@ -2738,7 +3050,7 @@ const (
 
 func (x *BlockChecksumOptionsProto) Reset() {
 	*x = BlockChecksumOptionsProto{}
-	mi := &file_hadoop_proto_msgTypes[15]
+	mi := &file_hadoop_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +3062,7 @@ func (x *BlockChecksumOptionsProto) String() string {
 func (*BlockChecksumOptionsProto) ProtoMessage() {}
 
 func (x *BlockChecksumOptionsProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[15]
+	mi := &file_hadoop_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +3075,7 @@ func (x *BlockChecksumOptionsProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockChecksumOptionsProto.ProtoReflect.Descriptor instead.
 func (*BlockChecksumOptionsProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{15}
+	return file_hadoop_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BlockChecksumOptionsProto) GetBlockChecksumType() BlockChecksumTypeProto {
@@ -2794,7 +3106,7 @@ type BlockOpResponseProto struct {
 
 func (x *BlockOpResponseProto) Reset() {
 	*x = BlockOpResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[16]
+	mi := &file_hadoop_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +3118,7 @@ func (x *BlockOpResponseProto) String() string {
 func (*BlockOpResponseProto) ProtoMessage() {}
 
 func (x *BlockOpResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[16]
+	mi := &file_hadoop_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +3131,7 @@ func (x *BlockOpResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockOpResponseProto.ProtoReflect.Descriptor instead.
 func (*BlockOpResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{16}
+	return file_hadoop_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BlockOpResponseProto) GetStatus() Status {
@@ -2877,7 +3189,7 @@ type BlockStoragePolicyProto struct {
 
 func (x *BlockStoragePolicyProto) Reset() {
 	*x = BlockStoragePolicyProto{}
-	mi := &file_hadoop_proto_msgTypes[17]
+	mi := &file_hadoop_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +3201,7 @@ func (x *BlockStoragePolicyProto) String() string {
 func (*BlockStoragePolicyProto) ProtoMessage() {}
 
 func (x *BlockStoragePolicyProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[17]
+	mi := &file_hadoop_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3214,7 @@ func (x *BlockStoragePolicyProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockStoragePolicyProto.ProtoReflect.Descriptor instead.
 func (*BlockStoragePolicyProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{17}
+	return file_hadoop_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BlockStoragePolicyProto) GetPolicyId() uint32 {
@@ -2950,7 +3262,7 @@ type CacheDirectiveEntryProto struct {
 
 func (x *CacheDirectiveEntryProto) Reset() {
 	*x = CacheDirectiveEntryProto{}
-	mi := &file_hadoop_proto_msgTypes[18]
+	mi := &file_hadoop_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3274,7 @@ func (x *CacheDirectiveEntryProto) String() string {
 func (*CacheDirectiveEntryProto) ProtoMessage() {}
 
 func (x *CacheDirectiveEntryProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[18]
+	mi := &file_hadoop_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3287,7 @@ func (x *CacheDirectiveEntryProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheDirectiveEntryProto.ProtoReflect.Descriptor instead.
 func (*CacheDirectiveEntryProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{18}
+	return file_hadoop_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CacheDirectiveEntryProto) GetInfo() *CacheDirectiveInfoProto {
@@ -3002,7 +3314,7 @@ type CacheDirectiveInfoExpirationProto struct {
 
 func (x *CacheDirectiveInfoExpirationProto) Reset() {
 	*x = CacheDirectiveInfoExpirationProto{}
-	mi := &file_hadoop_proto_msgTypes[19]
+	mi := &file_hadoop_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3326,7 @@ func (x *CacheDirectiveInfoExpirationProto) String() string {
 func (*CacheDirectiveInfoExpirationProto) ProtoMessage() {}
 
 func (x *CacheDirectiveInfoExpirationProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[19]
+	mi := &file_hadoop_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3339,7 @@ func (x *CacheDirectiveInfoExpirationProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use CacheDirectiveInfoExpirationProto.ProtoReflect.Descriptor instead.
 func (*CacheDirectiveInfoExpirationProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{19}
+	return file_hadoop_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CacheDirectiveInfoExpirationProto) GetMillis() int64 {
@@ -3057,7 +3369,7 @@ type CacheDirectiveInfoProto struct {
 
 func (x *CacheDirectiveInfoProto) Reset() {
 	*x = CacheDirectiveInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[20]
+	mi := &file_hadoop_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3069,7 +3381,7 @@ func (x *CacheDirectiveInfoProto) String() string {
 func (*CacheDirectiveInfoProto) ProtoMessage() {}
 
 func (x *CacheDirectiveInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[20]
+	mi := &file_hadoop_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3082,7 +3394,7 @@ func (x *CacheDirectiveInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheDirectiveInfoProto.ProtoReflect.Descriptor instead.
 func (*CacheDirectiveInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{20}
+	return file_hadoop_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CacheDirectiveInfoProto) GetId() int64 {
@@ -3133,7 +3445,7 @@ type CacheDirectiveStatsProto struct {
 
 func (x *CacheDirectiveStatsProto) Reset() {
 	*x = CacheDirectiveStatsProto{}
-	mi := &file_hadoop_proto_msgTypes[21]
+	mi := &file_hadoop_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3145,7 +3457,7 @@ func (x *CacheDirectiveStatsProto) String() string {
 func (*CacheDirectiveStatsProto) ProtoMessage() {}
 
 func (x *CacheDirectiveStatsProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[21]
+	mi := &file_hadoop_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3158,7 +3470,7 @@ func (x *CacheDirectiveStatsProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheDirectiveStatsProto.ProtoReflect.Descriptor instead.
 func (*CacheDirectiveStatsProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{21}
+	return file_hadoop_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CacheDirectiveStatsProto) GetBytesNeeded() int64 {
@@ -3206,7 +3518,7 @@ type CachePoolEntryProto struct {
 
 func (x *CachePoolEntryProto) Reset() {
 	*x = CachePoolEntryProto{}
-	mi := &file_hadoop_proto_msgTypes[22]
+	mi := &file_hadoop_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3530,7 @@ func (x *CachePoolEntryProto) String() string {
 func (*CachePoolEntryProto) ProtoMessage() {}
 
 func (x *CachePoolEntryProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[22]
+	mi := &file_hadoop_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3543,7 @@ func (x *CachePoolEntryProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CachePoolEntryProto.ProtoReflect.Descriptor instead.
 func (*CachePoolEntryProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{22}
+	return file_hadoop_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CachePoolEntryProto) GetInfo() *CachePoolInfoProto {
@@ -3268,7 +3580,7 @@ const (
 
 func (x *CachePoolInfoProto) Reset() {
 	*x = CachePoolInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[23]
+	mi := &file_hadoop_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3280,7 +3592,7 @@ func (x *CachePoolInfoProto) String() string {
 func (*CachePoolInfoProto) ProtoMessage() {}
 
 func (x *CachePoolInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[23]
+	mi := &file_hadoop_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3293,7 +3605,7 @@ func (x *CachePoolInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CachePoolInfoProto.ProtoReflect.Descriptor instead.
 func (*CachePoolInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{23}
+	return file_hadoop_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CachePoolInfoProto) GetPoolName() string {
@@ -3358,7 +3670,7 @@ type CachePoolStatsProto struct {
 
 func (x *CachePoolStatsProto) Reset() {
 	*x = CachePoolStatsProto{}
-	mi := &file_hadoop_proto_msgTypes[24]
+	mi := &file_hadoop_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3370,7 +3682,7 @@ func (x *CachePoolStatsProto) String() string {
 func (*CachePoolStatsProto) ProtoMessage() {}
 
 func (x *CachePoolStatsProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[24]
+	mi := &file_hadoop_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3383,7 +3695,7 @@ func (x *CachePoolStatsProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CachePoolStatsProto.ProtoReflect.Descriptor instead.
 func (*CachePoolStatsProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{24}
+	return file_hadoop_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CachePoolStatsProto) GetBytesNeeded() int64 {
@@ -3431,7 +3743,7 @@ type CachingStrategyProto struct {
 
 func (x *CachingStrategyProto) Reset() {
 	*x = CachingStrategyProto{}
-	mi := &file_hadoop_proto_msgTypes[25]
+	mi := &file_hadoop_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3443,7 +3755,7 @@ func (x *CachingStrategyProto) String() string {
 func (*CachingStrategyProto) ProtoMessage() {}
 
 func (x *CachingStrategyProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[25]
+	mi := &file_hadoop_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3456,7 +3768,7 @@ func (x *CachingStrategyProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CachingStrategyProto.ProtoReflect.Descriptor instead.
 func (*CachingStrategyProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{25}
+	return file_hadoop_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CachingStrategyProto) GetDropBehind() bool {
@@ -3483,7 +3795,7 @@ type CheckAccessRequestProto struct {
 
 func (x *CheckAccessRequestProto) Reset() {
 	*x = CheckAccessRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[26]
+	mi := &file_hadoop_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3807,7 @@ func (x *CheckAccessRequestProto) String() string {
 func (*CheckAccessRequestProto) ProtoMessage() {}
 
 func (x *CheckAccessRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[26]
+	mi := &file_hadoop_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3820,7 @@ func (x *CheckAccessRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessRequestProto.ProtoReflect.Descriptor instead.
 func (*CheckAccessRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{26}
+	return file_hadoop_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CheckAccessRequestProto) GetPath() string {
@@ -3533,7 +3845,7 @@ type CheckAccessResponseProto struct {
 
 func (x *CheckAccessResponseProto) Reset() {
 	*x = CheckAccessResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[27]
+	mi := &file_hadoop_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3545,7 +3857,7 @@ func (x *CheckAccessResponseProto) String() string {
 func (*CheckAccessResponseProto) ProtoMessage() {}
 
 func (x *CheckAccessResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[27]
+	mi := &file_hadoop_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3558,7 +3870,7 @@ func (x *CheckAccessResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckAccessResponseProto.ProtoReflect.Descriptor instead.
 func (*CheckAccessResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{27}
+	return file_hadoop_proto_rawDescGZIP(), []int{28}
 }
 
 type ChecksumProto struct {
@@ -3571,7 +3883,7 @@ type ChecksumProto struct {
 
 func (x *ChecksumProto) Reset() {
 	*x = ChecksumProto{}
-	mi := &file_hadoop_proto_msgTypes[28]
+	mi := &file_hadoop_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3583,7 +3895,7 @@ func (x *ChecksumProto) String() string {
 func (*ChecksumProto) ProtoMessage() {}
 
 func (x *ChecksumProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[28]
+	mi := &file_hadoop_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3596,7 +3908,7 @@ func (x *ChecksumProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChecksumProto.ProtoReflect.Descriptor instead.
 func (*ChecksumProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{28}
+	return file_hadoop_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChecksumProto) GetType() ChecksumTypeProto {
@@ -3626,7 +3938,7 @@ type CipherOptionProto struct {
 
 func (x *CipherOptionProto) Reset() {
 	*x = CipherOptionProto{}
-	mi := &file_hadoop_proto_msgTypes[29]
+	mi := &file_hadoop_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3638,7 +3950,7 @@ func (x *CipherOptionProto) String() string {
 func (*CipherOptionProto) ProtoMessage() {}
 
 func (x *CipherOptionProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[29]
+	mi := &file_hadoop_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3651,7 +3963,7 @@ func (x *CipherOptionProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CipherOptionProto.ProtoReflect.Descriptor instead.
 func (*CipherOptionProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{29}
+	return file_hadoop_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CipherOptionProto) GetSuite() CipherSuiteProto {
@@ -3699,7 +4011,7 @@ type ClientOperationHeaderProto struct {
 
 func (x *ClientOperationHeaderProto) Reset() {
 	*x = ClientOperationHeaderProto{}
-	mi := &file_hadoop_proto_msgTypes[30]
+	mi := &file_hadoop_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +4023,7 @@ func (x *ClientOperationHeaderProto) String() string {
 func (*ClientOperationHeaderProto) ProtoMessage() {}
 
 func (x *ClientOperationHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[30]
+	mi := &file_hadoop_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +4036,7 @@ func (x *ClientOperationHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientOperationHeaderProto.ProtoReflect.Descriptor instead.
 func (*ClientOperationHeaderProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{30}
+	return file_hadoop_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ClientOperationHeaderProto) GetBaseHeader() *BaseHeaderProto {
@@ -3750,7 +4062,7 @@ type ClientReadStatusProto struct {
 
 func (x *ClientReadStatusProto) Reset() {
 	*x = ClientReadStatusProto{}
-	mi := &file_hadoop_proto_msgTypes[31]
+	mi := &file_hadoop_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3762,7 +4074,7 @@ func (x *ClientReadStatusProto) String() string {
 func (*ClientReadStatusProto) ProtoMessage() {}
 
 func (x *ClientReadStatusProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[31]
+	mi := &file_hadoop_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3775,7 +4087,7 @@ func (x *ClientReadStatusProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientReadStatusProto.ProtoReflect.Descriptor instead.
 func (*ClientReadStatusProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{31}
+	return file_hadoop_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ClientReadStatusProto) GetStatus() Status {
@@ -3802,7 +4114,7 @@ const (
 
 func (x *CompleteRequestProto) Reset() {
 	*x = CompleteRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[32]
+	mi := &file_hadoop_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3814,7 +4126,7 @@ func (x *CompleteRequestProto) String() string {
 func (*CompleteRequestProto) ProtoMessage() {}
 
 func (x *CompleteRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[32]
+	mi := &file_hadoop_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3827,7 +4139,7 @@ func (x *CompleteRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteRequestProto.ProtoReflect.Descriptor instead.
 func (*CompleteRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{32}
+	return file_hadoop_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CompleteRequestProto) GetSrc() string {
@@ -3867,7 +4179,7 @@ type CompleteResponseProto struct {
 
 func (x *CompleteResponseProto) Reset() {
 	*x = CompleteResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[33]
+	mi := &file_hadoop_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +4191,7 @@ func (x *CompleteResponseProto) String() string {
 func (*CompleteResponseProto) ProtoMessage() {}
 
 func (x *CompleteResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[33]
+	mi := &file_hadoop_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +4204,7 @@ func (x *CompleteResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteResponseProto.ProtoReflect.Descriptor instead.
 func (*CompleteResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{33}
+	return file_hadoop_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CompleteResponseProto) GetResult() bool {
@@ -3912,7 +4224,7 @@ type ConcatRequestProto struct {
 
 func (x *ConcatRequestProto) Reset() {
 	*x = ConcatRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[34]
+	mi := &file_hadoop_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3924,7 +4236,7 @@ func (x *ConcatRequestProto) String() string {
 func (*ConcatRequestProto) ProtoMessage() {}
 
 func (x *ConcatRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[34]
+	mi := &file_hadoop_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3937,7 +4249,7 @@ func (x *ConcatRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcatRequestProto.ProtoReflect.Descriptor instead.
 func (*ConcatRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{34}
+	return file_hadoop_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ConcatRequestProto) GetTrg() string {
@@ -3962,7 +4274,7 @@ type ConcatResponseProto struct {
 
 func (x *ConcatResponseProto) Reset() {
 	*x = ConcatResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[35]
+	mi := &file_hadoop_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3974,7 +4286,7 @@ func (x *ConcatResponseProto) String() string {
 func (*ConcatResponseProto) ProtoMessage() {}
 
 func (x *ConcatResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[35]
+	mi := &file_hadoop_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3987,7 +4299,7 @@ func (x *ConcatResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConcatResponseProto.ProtoReflect.Descriptor instead.
 func (*ConcatResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{35}
+	return file_hadoop_proto_rawDescGZIP(), []int{36}
 }
 
 type ContentSummaryProto struct {
@@ -4010,7 +4322,7 @@ type ContentSummaryProto struct {
 
 func (x *ContentSummaryProto) Reset() {
 	*x = ContentSummaryProto{}
-	mi := &file_hadoop_proto_msgTypes[36]
+	mi := &file_hadoop_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4022,7 +4334,7 @@ func (x *ContentSummaryProto) String() string {
 func (*ContentSummaryProto) ProtoMessage() {}
 
 func (x *ContentSummaryProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[36]
+	mi := &file_hadoop_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4035,7 +4347,7 @@ func (x *ContentSummaryProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContentSummaryProto.ProtoReflect.Descriptor instead.
 func (*ContentSummaryProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{36}
+	return file_hadoop_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ContentSummaryProto) GetLength() uint64 {
@@ -4132,7 +4444,7 @@ type CorruptFileBlocksProto struct {
 
 func (x *CorruptFileBlocksProto) Reset() {
 	*x = CorruptFileBlocksProto{}
-	mi := &file_hadoop_proto_msgTypes[37]
+	mi := &file_hadoop_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4144,7 +4456,7 @@ func (x *CorruptFileBlocksProto) String() string {
 func (*CorruptFileBlocksProto) ProtoMessage() {}
 
 func (x *CorruptFileBlocksProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[37]
+	mi := &file_hadoop_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4157,7 +4469,7 @@ func (x *CorruptFileBlocksProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CorruptFileBlocksProto.ProtoReflect.Descriptor instead.
 func (*CorruptFileBlocksProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{37}
+	return file_hadoop_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CorruptFileBlocksProto) GetFiles() []string {
@@ -4172,6 +4484,94 @@ func (x *CorruptFileBlocksProto) GetCookie() string {
 		return *x.Cookie
 	}
 	return ""
+}
+
+type CreateEncryptionZoneRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	KeyName       *string                `protobuf:"bytes,2,opt,name=keyName" json:"keyName,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateEncryptionZoneRequestProto) Reset() {
+	*x = CreateEncryptionZoneRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateEncryptionZoneRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateEncryptionZoneRequestProto) ProtoMessage() {}
+
+func (x *CreateEncryptionZoneRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateEncryptionZoneRequestProto.ProtoReflect.Descriptor instead.
+func (*CreateEncryptionZoneRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CreateEncryptionZoneRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *CreateEncryptionZoneRequestProto) GetKeyName() string {
+	if x != nil && x.KeyName != nil {
+		return *x.KeyName
+	}
+	return ""
+}
+
+type CreateEncryptionZoneResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateEncryptionZoneResponseProto) Reset() {
+	*x = CreateEncryptionZoneResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateEncryptionZoneResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateEncryptionZoneResponseProto) ProtoMessage() {}
+
+func (x *CreateEncryptionZoneResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateEncryptionZoneResponseProto.ProtoReflect.Descriptor instead.
+func (*CreateEncryptionZoneResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{40}
 }
 
 type CreateRequestProto struct {
@@ -4193,7 +4593,7 @@ type CreateRequestProto struct {
 
 func (x *CreateRequestProto) Reset() {
 	*x = CreateRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[38]
+	mi := &file_hadoop_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4205,7 +4605,7 @@ func (x *CreateRequestProto) String() string {
 func (*CreateRequestProto) ProtoMessage() {}
 
 func (x *CreateRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[38]
+	mi := &file_hadoop_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4218,7 +4618,7 @@ func (x *CreateRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequestProto.ProtoReflect.Descriptor instead.
 func (*CreateRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{38}
+	return file_hadoop_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateRequestProto) GetSrc() string {
@@ -4307,7 +4707,7 @@ type CreateResponseProto struct {
 
 func (x *CreateResponseProto) Reset() {
 	*x = CreateResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[39]
+	mi := &file_hadoop_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4319,7 +4719,7 @@ func (x *CreateResponseProto) String() string {
 func (*CreateResponseProto) ProtoMessage() {}
 
 func (x *CreateResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[39]
+	mi := &file_hadoop_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4332,7 +4732,7 @@ func (x *CreateResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateResponseProto.ProtoReflect.Descriptor instead.
 func (*CreateResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{39}
+	return file_hadoop_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateResponseProto) GetFs() *HdfsFileStatusProto {
@@ -4352,7 +4752,7 @@ type CreateSnapshotRequestProto struct {
 
 func (x *CreateSnapshotRequestProto) Reset() {
 	*x = CreateSnapshotRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[40]
+	mi := &file_hadoop_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4364,7 +4764,7 @@ func (x *CreateSnapshotRequestProto) String() string {
 func (*CreateSnapshotRequestProto) ProtoMessage() {}
 
 func (x *CreateSnapshotRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[40]
+	mi := &file_hadoop_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4377,7 +4777,7 @@ func (x *CreateSnapshotRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotRequestProto.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{40}
+	return file_hadoop_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateSnapshotRequestProto) GetSnapshotRoot() string {
@@ -4403,7 +4803,7 @@ type CreateSnapshotResponseProto struct {
 
 func (x *CreateSnapshotResponseProto) Reset() {
 	*x = CreateSnapshotResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[41]
+	mi := &file_hadoop_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4415,7 +4815,7 @@ func (x *CreateSnapshotResponseProto) String() string {
 func (*CreateSnapshotResponseProto) ProtoMessage() {}
 
 func (x *CreateSnapshotResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[41]
+	mi := &file_hadoop_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4428,7 +4828,7 @@ func (x *CreateSnapshotResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSnapshotResponseProto.ProtoReflect.Descriptor instead.
 func (*CreateSnapshotResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{41}
+	return file_hadoop_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateSnapshotResponseProto) GetSnapshotPath() string {
@@ -4450,7 +4850,7 @@ type CreateSymlinkRequestProto struct {
 
 func (x *CreateSymlinkRequestProto) Reset() {
 	*x = CreateSymlinkRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[42]
+	mi := &file_hadoop_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4462,7 +4862,7 @@ func (x *CreateSymlinkRequestProto) String() string {
 func (*CreateSymlinkRequestProto) ProtoMessage() {}
 
 func (x *CreateSymlinkRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[42]
+	mi := &file_hadoop_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4475,7 +4875,7 @@ func (x *CreateSymlinkRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSymlinkRequestProto.ProtoReflect.Descriptor instead.
 func (*CreateSymlinkRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{42}
+	return file_hadoop_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateSymlinkRequestProto) GetTarget() string {
@@ -4514,7 +4914,7 @@ type CreateSymlinkResponseProto struct {
 
 func (x *CreateSymlinkResponseProto) Reset() {
 	*x = CreateSymlinkResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[43]
+	mi := &file_hadoop_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4526,7 +4926,7 @@ func (x *CreateSymlinkResponseProto) String() string {
 func (*CreateSymlinkResponseProto) ProtoMessage() {}
 
 func (x *CreateSymlinkResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[43]
+	mi := &file_hadoop_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4539,7 +4939,7 @@ func (x *CreateSymlinkResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSymlinkResponseProto.ProtoReflect.Descriptor instead.
 func (*CreateSymlinkResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{43}
+	return file_hadoop_proto_rawDescGZIP(), []int{46}
 }
 
 type DNTransferAckProto struct {
@@ -4551,7 +4951,7 @@ type DNTransferAckProto struct {
 
 func (x *DNTransferAckProto) Reset() {
 	*x = DNTransferAckProto{}
-	mi := &file_hadoop_proto_msgTypes[44]
+	mi := &file_hadoop_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4563,7 +4963,7 @@ func (x *DNTransferAckProto) String() string {
 func (*DNTransferAckProto) ProtoMessage() {}
 
 func (x *DNTransferAckProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[44]
+	mi := &file_hadoop_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4576,7 +4976,7 @@ func (x *DNTransferAckProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNTransferAckProto.ProtoReflect.Descriptor instead.
 func (*DNTransferAckProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{44}
+	return file_hadoop_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DNTransferAckProto) GetStatus() Status {
@@ -4600,7 +5000,7 @@ type DataEncryptionKeyProto struct {
 
 func (x *DataEncryptionKeyProto) Reset() {
 	*x = DataEncryptionKeyProto{}
-	mi := &file_hadoop_proto_msgTypes[45]
+	mi := &file_hadoop_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4612,7 +5012,7 @@ func (x *DataEncryptionKeyProto) String() string {
 func (*DataEncryptionKeyProto) ProtoMessage() {}
 
 func (x *DataEncryptionKeyProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[45]
+	mi := &file_hadoop_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4625,7 +5025,7 @@ func (x *DataEncryptionKeyProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataEncryptionKeyProto.ProtoReflect.Descriptor instead.
 func (*DataEncryptionKeyProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{45}
+	return file_hadoop_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DataEncryptionKeyProto) GetKeyId() uint32 {
@@ -4683,7 +5083,7 @@ type DataTransferEncryptorMessageProto struct {
 
 func (x *DataTransferEncryptorMessageProto) Reset() {
 	*x = DataTransferEncryptorMessageProto{}
-	mi := &file_hadoop_proto_msgTypes[46]
+	mi := &file_hadoop_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4695,7 +5095,7 @@ func (x *DataTransferEncryptorMessageProto) String() string {
 func (*DataTransferEncryptorMessageProto) ProtoMessage() {}
 
 func (x *DataTransferEncryptorMessageProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[46]
+	mi := &file_hadoop_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4708,7 +5108,7 @@ func (x *DataTransferEncryptorMessageProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use DataTransferEncryptorMessageProto.ProtoReflect.Descriptor instead.
 func (*DataTransferEncryptorMessageProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{46}
+	return file_hadoop_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *DataTransferEncryptorMessageProto) GetStatus() DataTransferEncryptorMessageProto_DataTransferEncryptorStatus {
@@ -4756,7 +5156,7 @@ type DataTransferTraceInfoProto struct {
 
 func (x *DataTransferTraceInfoProto) Reset() {
 	*x = DataTransferTraceInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[47]
+	mi := &file_hadoop_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4768,7 +5168,7 @@ func (x *DataTransferTraceInfoProto) String() string {
 func (*DataTransferTraceInfoProto) ProtoMessage() {}
 
 func (x *DataTransferTraceInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[47]
+	mi := &file_hadoop_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4781,7 +5181,7 @@ func (x *DataTransferTraceInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataTransferTraceInfoProto.ProtoReflect.Descriptor instead.
 func (*DataTransferTraceInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{47}
+	return file_hadoop_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DataTransferTraceInfoProto) GetTraceId() uint64 {
@@ -4818,7 +5218,7 @@ const (
 
 func (x *DatanodeIDProto) Reset() {
 	*x = DatanodeIDProto{}
-	mi := &file_hadoop_proto_msgTypes[48]
+	mi := &file_hadoop_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4830,7 +5230,7 @@ func (x *DatanodeIDProto) String() string {
 func (*DatanodeIDProto) ProtoMessage() {}
 
 func (x *DatanodeIDProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[48]
+	mi := &file_hadoop_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4843,7 +5243,7 @@ func (x *DatanodeIDProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatanodeIDProto.ProtoReflect.Descriptor instead.
 func (*DatanodeIDProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{48}
+	return file_hadoop_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DatanodeIDProto) GetIpAddr() string {
@@ -4937,7 +5337,7 @@ const (
 
 func (x *DatanodeInfoProto) Reset() {
 	*x = DatanodeInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[49]
+	mi := &file_hadoop_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4949,7 +5349,7 @@ func (x *DatanodeInfoProto) String() string {
 func (*DatanodeInfoProto) ProtoMessage() {}
 
 func (x *DatanodeInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[49]
+	mi := &file_hadoop_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4962,7 +5362,7 @@ func (x *DatanodeInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatanodeInfoProto.ProtoReflect.Descriptor instead.
 func (*DatanodeInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{49}
+	return file_hadoop_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DatanodeInfoProto) GetId() *DatanodeIDProto {
@@ -5093,7 +5493,7 @@ type DatanodeInfosProto struct {
 
 func (x *DatanodeInfosProto) Reset() {
 	*x = DatanodeInfosProto{}
-	mi := &file_hadoop_proto_msgTypes[50]
+	mi := &file_hadoop_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5105,7 +5505,7 @@ func (x *DatanodeInfosProto) String() string {
 func (*DatanodeInfosProto) ProtoMessage() {}
 
 func (x *DatanodeInfosProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[50]
+	mi := &file_hadoop_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5118,7 +5518,7 @@ func (x *DatanodeInfosProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatanodeInfosProto.ProtoReflect.Descriptor instead.
 func (*DatanodeInfosProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{50}
+	return file_hadoop_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DatanodeInfosProto) GetDatanodes() []*DatanodeInfoProto {
@@ -5145,7 +5545,7 @@ const (
 
 func (x *DatanodeStorageProto) Reset() {
 	*x = DatanodeStorageProto{}
-	mi := &file_hadoop_proto_msgTypes[51]
+	mi := &file_hadoop_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5157,7 +5557,7 @@ func (x *DatanodeStorageProto) String() string {
 func (*DatanodeStorageProto) ProtoMessage() {}
 
 func (x *DatanodeStorageProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[51]
+	mi := &file_hadoop_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5170,7 +5570,7 @@ func (x *DatanodeStorageProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatanodeStorageProto.ProtoReflect.Descriptor instead.
 func (*DatanodeStorageProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{51}
+	return file_hadoop_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DatanodeStorageProto) GetStorageUuid() string {
@@ -5204,7 +5604,7 @@ type DatanodeStorageReportProto struct {
 
 func (x *DatanodeStorageReportProto) Reset() {
 	*x = DatanodeStorageReportProto{}
-	mi := &file_hadoop_proto_msgTypes[52]
+	mi := &file_hadoop_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5216,7 +5616,7 @@ func (x *DatanodeStorageReportProto) String() string {
 func (*DatanodeStorageReportProto) ProtoMessage() {}
 
 func (x *DatanodeStorageReportProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[52]
+	mi := &file_hadoop_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5229,7 +5629,7 @@ func (x *DatanodeStorageReportProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatanodeStorageReportProto.ProtoReflect.Descriptor instead.
 func (*DatanodeStorageReportProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{52}
+	return file_hadoop_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DatanodeStorageReportProto) GetDatanodeInfo() *DatanodeInfoProto {
@@ -5256,7 +5656,7 @@ type DeleteRequestProto struct {
 
 func (x *DeleteRequestProto) Reset() {
 	*x = DeleteRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[53]
+	mi := &file_hadoop_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5268,7 +5668,7 @@ func (x *DeleteRequestProto) String() string {
 func (*DeleteRequestProto) ProtoMessage() {}
 
 func (x *DeleteRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[53]
+	mi := &file_hadoop_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5281,7 +5681,7 @@ func (x *DeleteRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequestProto.ProtoReflect.Descriptor instead.
 func (*DeleteRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{53}
+	return file_hadoop_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeleteRequestProto) GetSrc() string {
@@ -5307,7 +5707,7 @@ type DeleteResponseProto struct {
 
 func (x *DeleteResponseProto) Reset() {
 	*x = DeleteResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[54]
+	mi := &file_hadoop_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5319,7 +5719,7 @@ func (x *DeleteResponseProto) String() string {
 func (*DeleteResponseProto) ProtoMessage() {}
 
 func (x *DeleteResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[54]
+	mi := &file_hadoop_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5332,7 +5732,7 @@ func (x *DeleteResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponseProto.ProtoReflect.Descriptor instead.
 func (*DeleteResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{54}
+	return file_hadoop_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DeleteResponseProto) GetResult() bool {
@@ -5352,7 +5752,7 @@ type DeleteSnapshotRequestProto struct {
 
 func (x *DeleteSnapshotRequestProto) Reset() {
 	*x = DeleteSnapshotRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[55]
+	mi := &file_hadoop_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5364,7 +5764,7 @@ func (x *DeleteSnapshotRequestProto) String() string {
 func (*DeleteSnapshotRequestProto) ProtoMessage() {}
 
 func (x *DeleteSnapshotRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[55]
+	mi := &file_hadoop_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5377,7 +5777,7 @@ func (x *DeleteSnapshotRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotRequestProto.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{55}
+	return file_hadoop_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeleteSnapshotRequestProto) GetSnapshotRoot() string {
@@ -5402,7 +5802,7 @@ type DeleteSnapshotResponseProto struct {
 
 func (x *DeleteSnapshotResponseProto) Reset() {
 	*x = DeleteSnapshotResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[56]
+	mi := &file_hadoop_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5414,7 +5814,7 @@ func (x *DeleteSnapshotResponseProto) String() string {
 func (*DeleteSnapshotResponseProto) ProtoMessage() {}
 
 func (x *DeleteSnapshotResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[56]
+	mi := &file_hadoop_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5427,7 +5827,7 @@ func (x *DeleteSnapshotResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSnapshotResponseProto.ProtoReflect.Descriptor instead.
 func (*DeleteSnapshotResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{56}
+	return file_hadoop_proto_rawDescGZIP(), []int{59}
 }
 
 type DirectoryListingProto struct {
@@ -5440,7 +5840,7 @@ type DirectoryListingProto struct {
 
 func (x *DirectoryListingProto) Reset() {
 	*x = DirectoryListingProto{}
-	mi := &file_hadoop_proto_msgTypes[57]
+	mi := &file_hadoop_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5452,7 +5852,7 @@ func (x *DirectoryListingProto) String() string {
 func (*DirectoryListingProto) ProtoMessage() {}
 
 func (x *DirectoryListingProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[57]
+	mi := &file_hadoop_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5465,7 +5865,7 @@ func (x *DirectoryListingProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryListingProto.ProtoReflect.Descriptor instead.
 func (*DirectoryListingProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{57}
+	return file_hadoop_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DirectoryListingProto) GetPartialListing() []*HdfsFileStatusProto {
@@ -5491,7 +5891,7 @@ type DisallowSnapshotRequestProto struct {
 
 func (x *DisallowSnapshotRequestProto) Reset() {
 	*x = DisallowSnapshotRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[58]
+	mi := &file_hadoop_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5503,7 +5903,7 @@ func (x *DisallowSnapshotRequestProto) String() string {
 func (*DisallowSnapshotRequestProto) ProtoMessage() {}
 
 func (x *DisallowSnapshotRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[58]
+	mi := &file_hadoop_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5516,7 +5916,7 @@ func (x *DisallowSnapshotRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisallowSnapshotRequestProto.ProtoReflect.Descriptor instead.
 func (*DisallowSnapshotRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{58}
+	return file_hadoop_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DisallowSnapshotRequestProto) GetSnapshotRoot() string {
@@ -5534,7 +5934,7 @@ type DisallowSnapshotResponseProto struct {
 
 func (x *DisallowSnapshotResponseProto) Reset() {
 	*x = DisallowSnapshotResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[59]
+	mi := &file_hadoop_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5546,7 +5946,7 @@ func (x *DisallowSnapshotResponseProto) String() string {
 func (*DisallowSnapshotResponseProto) ProtoMessage() {}
 
 func (x *DisallowSnapshotResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[59]
+	mi := &file_hadoop_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5559,7 +5959,7 @@ func (x *DisallowSnapshotResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisallowSnapshotResponseProto.ProtoReflect.Descriptor instead.
 func (*DisallowSnapshotResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{59}
+	return file_hadoop_proto_rawDescGZIP(), []int{62}
 }
 
 type ECSchemaOptionEntryProto struct {
@@ -5572,7 +5972,7 @@ type ECSchemaOptionEntryProto struct {
 
 func (x *ECSchemaOptionEntryProto) Reset() {
 	*x = ECSchemaOptionEntryProto{}
-	mi := &file_hadoop_proto_msgTypes[60]
+	mi := &file_hadoop_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5584,7 +5984,7 @@ func (x *ECSchemaOptionEntryProto) String() string {
 func (*ECSchemaOptionEntryProto) ProtoMessage() {}
 
 func (x *ECSchemaOptionEntryProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[60]
+	mi := &file_hadoop_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5597,7 +5997,7 @@ func (x *ECSchemaOptionEntryProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ECSchemaOptionEntryProto.ProtoReflect.Descriptor instead.
 func (*ECSchemaOptionEntryProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{60}
+	return file_hadoop_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ECSchemaOptionEntryProto) GetKey() string {
@@ -5626,7 +6026,7 @@ type ECSchemaProto struct {
 
 func (x *ECSchemaProto) Reset() {
 	*x = ECSchemaProto{}
-	mi := &file_hadoop_proto_msgTypes[61]
+	mi := &file_hadoop_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5638,7 +6038,7 @@ func (x *ECSchemaProto) String() string {
 func (*ECSchemaProto) ProtoMessage() {}
 
 func (x *ECSchemaProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[61]
+	mi := &file_hadoop_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5651,7 +6051,7 @@ func (x *ECSchemaProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ECSchemaProto.ProtoReflect.Descriptor instead.
 func (*ECSchemaProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{61}
+	return file_hadoop_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ECSchemaProto) GetCodecName() string {
@@ -5682,6 +6082,82 @@ func (x *ECSchemaProto) GetOptions() []*ECSchemaOptionEntryProto {
 	return nil
 }
 
+type EncryptionZoneProto struct {
+	state                 protoimpl.MessageState      `protogen:"open.v1"`
+	Id                    *int64                      `protobuf:"varint,1,req,name=id" json:"id,omitempty"`
+	Path                  *string                     `protobuf:"bytes,2,req,name=path" json:"path,omitempty"`
+	Suite                 *CipherSuiteProto           `protobuf:"varint,3,req,name=suite,enum=avatarfs.hadoop.CipherSuiteProto" json:"suite,omitempty"`
+	CryptoProtocolVersion *CryptoProtocolVersionProto `protobuf:"varint,4,req,name=cryptoProtocolVersion,enum=avatarfs.hadoop.CryptoProtocolVersionProto" json:"cryptoProtocolVersion,omitempty"`
+	KeyName               *string                     `protobuf:"bytes,5,req,name=keyName" json:"keyName,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *EncryptionZoneProto) Reset() {
+	*x = EncryptionZoneProto{}
+	mi := &file_hadoop_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EncryptionZoneProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EncryptionZoneProto) ProtoMessage() {}
+
+func (x *EncryptionZoneProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EncryptionZoneProto.ProtoReflect.Descriptor instead.
+func (*EncryptionZoneProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *EncryptionZoneProto) GetId() int64 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+func (x *EncryptionZoneProto) GetPath() string {
+	if x != nil && x.Path != nil {
+		return *x.Path
+	}
+	return ""
+}
+
+func (x *EncryptionZoneProto) GetSuite() CipherSuiteProto {
+	if x != nil && x.Suite != nil {
+		return *x.Suite
+	}
+	return CipherSuiteProto_UNKNOWN
+}
+
+func (x *EncryptionZoneProto) GetCryptoProtocolVersion() CryptoProtocolVersionProto {
+	if x != nil && x.CryptoProtocolVersion != nil {
+		return *x.CryptoProtocolVersion
+	}
+	return CryptoProtocolVersionProto_UNKNOWN_PROTOCOL_VERSION
+}
+
+func (x *EncryptionZoneProto) GetKeyName() string {
+	if x != nil && x.KeyName != nil {
+		return *x.KeyName
+	}
+	return ""
+}
+
 type ErasureCodingPolicyProto struct {
 	state         protoimpl.MessageState    `protogen:"open.v1"`
 	Name          *string                   `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
@@ -5700,7 +6176,7 @@ const (
 
 func (x *ErasureCodingPolicyProto) Reset() {
 	*x = ErasureCodingPolicyProto{}
-	mi := &file_hadoop_proto_msgTypes[62]
+	mi := &file_hadoop_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5712,7 +6188,7 @@ func (x *ErasureCodingPolicyProto) String() string {
 func (*ErasureCodingPolicyProto) ProtoMessage() {}
 
 func (x *ErasureCodingPolicyProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[62]
+	mi := &file_hadoop_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5725,7 +6201,7 @@ func (x *ErasureCodingPolicyProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErasureCodingPolicyProto.ProtoReflect.Descriptor instead.
 func (*ErasureCodingPolicyProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{62}
+	return file_hadoop_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ErasureCodingPolicyProto) GetName() string {
@@ -5773,7 +6249,7 @@ type EventBatchProto struct {
 
 func (x *EventBatchProto) Reset() {
 	*x = EventBatchProto{}
-	mi := &file_hadoop_proto_msgTypes[63]
+	mi := &file_hadoop_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5785,7 +6261,7 @@ func (x *EventBatchProto) String() string {
 func (*EventBatchProto) ProtoMessage() {}
 
 func (x *EventBatchProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[63]
+	mi := &file_hadoop_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5798,7 +6274,7 @@ func (x *EventBatchProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatchProto.ProtoReflect.Descriptor instead.
 func (*EventBatchProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{63}
+	return file_hadoop_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *EventBatchProto) GetTxid() int64 {
@@ -5825,7 +6301,7 @@ type EventProto struct {
 
 func (x *EventProto) Reset() {
 	*x = EventProto{}
-	mi := &file_hadoop_proto_msgTypes[64]
+	mi := &file_hadoop_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5837,7 +6313,7 @@ func (x *EventProto) String() string {
 func (*EventProto) ProtoMessage() {}
 
 func (x *EventProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[64]
+	mi := &file_hadoop_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5850,7 +6326,7 @@ func (x *EventProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventProto.ProtoReflect.Descriptor instead.
 func (*EventProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{64}
+	return file_hadoop_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *EventProto) GetType() EventType {
@@ -5880,7 +6356,7 @@ type EventsListProto struct {
 
 func (x *EventsListProto) Reset() {
 	*x = EventsListProto{}
-	mi := &file_hadoop_proto_msgTypes[65]
+	mi := &file_hadoop_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5892,7 +6368,7 @@ func (x *EventsListProto) String() string {
 func (*EventsListProto) ProtoMessage() {}
 
 func (x *EventsListProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[65]
+	mi := &file_hadoop_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5905,7 +6381,7 @@ func (x *EventsListProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsListProto.ProtoReflect.Descriptor instead.
 func (*EventsListProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{65}
+	return file_hadoop_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *EventsListProto) GetEvents() []*EventProto {
@@ -5960,7 +6436,7 @@ const (
 
 func (x *ExtendedBlockProto) Reset() {
 	*x = ExtendedBlockProto{}
-	mi := &file_hadoop_proto_msgTypes[66]
+	mi := &file_hadoop_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5972,7 +6448,7 @@ func (x *ExtendedBlockProto) String() string {
 func (*ExtendedBlockProto) ProtoMessage() {}
 
 func (x *ExtendedBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[66]
+	mi := &file_hadoop_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5985,7 +6461,7 @@ func (x *ExtendedBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtendedBlockProto.ProtoReflect.Descriptor instead.
 func (*ExtendedBlockProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{66}
+	return file_hadoop_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ExtendedBlockProto) GetPoolId() string {
@@ -6030,7 +6506,7 @@ type FileEncryptionInfoProto struct {
 
 func (x *FileEncryptionInfoProto) Reset() {
 	*x = FileEncryptionInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[67]
+	mi := &file_hadoop_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6042,7 +6518,7 @@ func (x *FileEncryptionInfoProto) String() string {
 func (*FileEncryptionInfoProto) ProtoMessage() {}
 
 func (x *FileEncryptionInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[67]
+	mi := &file_hadoop_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6055,7 +6531,7 @@ func (x *FileEncryptionInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEncryptionInfoProto.ProtoReflect.Descriptor instead.
 func (*FileEncryptionInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{67}
+	return file_hadoop_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *FileEncryptionInfoProto) GetSuite() CipherSuiteProto {
@@ -6108,7 +6584,7 @@ type FinalizeUpgradeRequestProto struct {
 
 func (x *FinalizeUpgradeRequestProto) Reset() {
 	*x = FinalizeUpgradeRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[68]
+	mi := &file_hadoop_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6120,7 +6596,7 @@ func (x *FinalizeUpgradeRequestProto) String() string {
 func (*FinalizeUpgradeRequestProto) ProtoMessage() {}
 
 func (x *FinalizeUpgradeRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[68]
+	mi := &file_hadoop_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6133,7 +6609,7 @@ func (x *FinalizeUpgradeRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeUpgradeRequestProto.ProtoReflect.Descriptor instead.
 func (*FinalizeUpgradeRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{68}
+	return file_hadoop_proto_rawDescGZIP(), []int{72}
 }
 
 type FinalizeUpgradeResponseProto struct {
@@ -6144,7 +6620,7 @@ type FinalizeUpgradeResponseProto struct {
 
 func (x *FinalizeUpgradeResponseProto) Reset() {
 	*x = FinalizeUpgradeResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[69]
+	mi := &file_hadoop_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6156,7 +6632,7 @@ func (x *FinalizeUpgradeResponseProto) String() string {
 func (*FinalizeUpgradeResponseProto) ProtoMessage() {}
 
 func (x *FinalizeUpgradeResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[69]
+	mi := &file_hadoop_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6169,7 +6645,7 @@ func (x *FinalizeUpgradeResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeUpgradeResponseProto.ProtoReflect.Descriptor instead.
 func (*FinalizeUpgradeResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{69}
+	return file_hadoop_proto_rawDescGZIP(), []int{73}
 }
 
 type FsPermissionProto struct {
@@ -6181,7 +6657,7 @@ type FsPermissionProto struct {
 
 func (x *FsPermissionProto) Reset() {
 	*x = FsPermissionProto{}
-	mi := &file_hadoop_proto_msgTypes[70]
+	mi := &file_hadoop_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6193,7 +6669,7 @@ func (x *FsPermissionProto) String() string {
 func (*FsPermissionProto) ProtoMessage() {}
 
 func (x *FsPermissionProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[70]
+	mi := &file_hadoop_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6206,7 +6682,7 @@ func (x *FsPermissionProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsPermissionProto.ProtoReflect.Descriptor instead.
 func (*FsPermissionProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{70}
+	return file_hadoop_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *FsPermissionProto) GetPerm() uint32 {
@@ -6242,7 +6718,7 @@ const (
 
 func (x *FsServerDefaultsProto) Reset() {
 	*x = FsServerDefaultsProto{}
-	mi := &file_hadoop_proto_msgTypes[71]
+	mi := &file_hadoop_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6254,7 +6730,7 @@ func (x *FsServerDefaultsProto) String() string {
 func (*FsServerDefaultsProto) ProtoMessage() {}
 
 func (x *FsServerDefaultsProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[71]
+	mi := &file_hadoop_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6267,7 +6743,7 @@ func (x *FsServerDefaultsProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsServerDefaultsProto.ProtoReflect.Descriptor instead.
 func (*FsServerDefaultsProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{71}
+	return file_hadoop_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *FsServerDefaultsProto) GetBlockSize() uint64 {
@@ -6358,7 +6834,7 @@ const (
 
 func (x *FsyncRequestProto) Reset() {
 	*x = FsyncRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[72]
+	mi := &file_hadoop_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6370,7 +6846,7 @@ func (x *FsyncRequestProto) String() string {
 func (*FsyncRequestProto) ProtoMessage() {}
 
 func (x *FsyncRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[72]
+	mi := &file_hadoop_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6383,7 +6859,7 @@ func (x *FsyncRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncRequestProto.ProtoReflect.Descriptor instead.
 func (*FsyncRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{72}
+	return file_hadoop_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *FsyncRequestProto) GetSrc() string {
@@ -6422,7 +6898,7 @@ type FsyncResponseProto struct {
 
 func (x *FsyncResponseProto) Reset() {
 	*x = FsyncResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[73]
+	mi := &file_hadoop_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6434,7 +6910,7 @@ func (x *FsyncResponseProto) String() string {
 func (*FsyncResponseProto) ProtoMessage() {}
 
 func (x *FsyncResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[73]
+	mi := &file_hadoop_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6447,7 +6923,95 @@ func (x *FsyncResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsyncResponseProto.ProtoReflect.Descriptor instead.
 func (*FsyncResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{73}
+	return file_hadoop_proto_rawDescGZIP(), []int{77}
+}
+
+type GetAclStatusRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAclStatusRequestProto) Reset() {
+	*x = GetAclStatusRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAclStatusRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAclStatusRequestProto) ProtoMessage() {}
+
+func (x *GetAclStatusRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAclStatusRequestProto.ProtoReflect.Descriptor instead.
+func (*GetAclStatusRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *GetAclStatusRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+type GetAclStatusResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        *AclStatusProto        `protobuf:"bytes,1,req,name=result" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAclStatusResponseProto) Reset() {
+	*x = GetAclStatusResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAclStatusResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAclStatusResponseProto) ProtoMessage() {}
+
+func (x *GetAclStatusResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAclStatusResponseProto.ProtoReflect.Descriptor instead.
+func (*GetAclStatusResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *GetAclStatusResponseProto) GetResult() *AclStatusProto {
+	if x != nil {
+		return x.Result
+	}
+	return nil
 }
 
 type GetAdditionalDatanodeRequestProto struct {
@@ -6471,7 +7035,7 @@ const (
 
 func (x *GetAdditionalDatanodeRequestProto) Reset() {
 	*x = GetAdditionalDatanodeRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[74]
+	mi := &file_hadoop_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6483,7 +7047,7 @@ func (x *GetAdditionalDatanodeRequestProto) String() string {
 func (*GetAdditionalDatanodeRequestProto) ProtoMessage() {}
 
 func (x *GetAdditionalDatanodeRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[74]
+	mi := &file_hadoop_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6496,7 +7060,7 @@ func (x *GetAdditionalDatanodeRequestProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetAdditionalDatanodeRequestProto.ProtoReflect.Descriptor instead.
 func (*GetAdditionalDatanodeRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{74}
+	return file_hadoop_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *GetAdditionalDatanodeRequestProto) GetSrc() string {
@@ -6564,7 +7128,7 @@ type GetAdditionalDatanodeResponseProto struct {
 
 func (x *GetAdditionalDatanodeResponseProto) Reset() {
 	*x = GetAdditionalDatanodeResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[75]
+	mi := &file_hadoop_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6576,7 +7140,7 @@ func (x *GetAdditionalDatanodeResponseProto) String() string {
 func (*GetAdditionalDatanodeResponseProto) ProtoMessage() {}
 
 func (x *GetAdditionalDatanodeResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[75]
+	mi := &file_hadoop_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6589,7 +7153,7 @@ func (x *GetAdditionalDatanodeResponseProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetAdditionalDatanodeResponseProto.ProtoReflect.Descriptor instead.
 func (*GetAdditionalDatanodeResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{75}
+	return file_hadoop_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetAdditionalDatanodeResponseProto) GetBlock() *LocatedBlockProto {
@@ -6610,7 +7174,7 @@ type GetBatchedListingRequestProto struct {
 
 func (x *GetBatchedListingRequestProto) Reset() {
 	*x = GetBatchedListingRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[76]
+	mi := &file_hadoop_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6622,7 +7186,7 @@ func (x *GetBatchedListingRequestProto) String() string {
 func (*GetBatchedListingRequestProto) ProtoMessage() {}
 
 func (x *GetBatchedListingRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[76]
+	mi := &file_hadoop_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6635,7 +7199,7 @@ func (x *GetBatchedListingRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBatchedListingRequestProto.ProtoReflect.Descriptor instead.
 func (*GetBatchedListingRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{76}
+	return file_hadoop_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GetBatchedListingRequestProto) GetPaths() []string {
@@ -6670,7 +7234,7 @@ type GetBatchedListingResponseProto struct {
 
 func (x *GetBatchedListingResponseProto) Reset() {
 	*x = GetBatchedListingResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[77]
+	mi := &file_hadoop_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6682,7 +7246,7 @@ func (x *GetBatchedListingResponseProto) String() string {
 func (*GetBatchedListingResponseProto) ProtoMessage() {}
 
 func (x *GetBatchedListingResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[77]
+	mi := &file_hadoop_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6695,7 +7259,7 @@ func (x *GetBatchedListingResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBatchedListingResponseProto.ProtoReflect.Descriptor instead.
 func (*GetBatchedListingResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{77}
+	return file_hadoop_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GetBatchedListingResponseProto) GetListings() []*BatchedDirectoryListingProto {
@@ -6730,7 +7294,7 @@ type GetBlockLocationsRequestProto struct {
 
 func (x *GetBlockLocationsRequestProto) Reset() {
 	*x = GetBlockLocationsRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[78]
+	mi := &file_hadoop_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6742,7 +7306,7 @@ func (x *GetBlockLocationsRequestProto) String() string {
 func (*GetBlockLocationsRequestProto) ProtoMessage() {}
 
 func (x *GetBlockLocationsRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[78]
+	mi := &file_hadoop_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6755,7 +7319,7 @@ func (x *GetBlockLocationsRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockLocationsRequestProto.ProtoReflect.Descriptor instead.
 func (*GetBlockLocationsRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{78}
+	return file_hadoop_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *GetBlockLocationsRequestProto) GetSrc() string {
@@ -6788,7 +7352,7 @@ type GetBlockLocationsResponseProto struct {
 
 func (x *GetBlockLocationsResponseProto) Reset() {
 	*x = GetBlockLocationsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[79]
+	mi := &file_hadoop_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6800,7 +7364,7 @@ func (x *GetBlockLocationsResponseProto) String() string {
 func (*GetBlockLocationsResponseProto) ProtoMessage() {}
 
 func (x *GetBlockLocationsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[79]
+	mi := &file_hadoop_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6813,7 +7377,7 @@ func (x *GetBlockLocationsResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockLocationsResponseProto.ProtoReflect.Descriptor instead.
 func (*GetBlockLocationsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{79}
+	return file_hadoop_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *GetBlockLocationsResponseProto) GetLocations() *LocatedBlocksProto {
@@ -6832,7 +7396,7 @@ type GetContentSummaryRequestProto struct {
 
 func (x *GetContentSummaryRequestProto) Reset() {
 	*x = GetContentSummaryRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[80]
+	mi := &file_hadoop_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6844,7 +7408,7 @@ func (x *GetContentSummaryRequestProto) String() string {
 func (*GetContentSummaryRequestProto) ProtoMessage() {}
 
 func (x *GetContentSummaryRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[80]
+	mi := &file_hadoop_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6857,7 +7421,7 @@ func (x *GetContentSummaryRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetContentSummaryRequestProto.ProtoReflect.Descriptor instead.
 func (*GetContentSummaryRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{80}
+	return file_hadoop_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *GetContentSummaryRequestProto) GetPath() string {
@@ -6876,7 +7440,7 @@ type GetContentSummaryResponseProto struct {
 
 func (x *GetContentSummaryResponseProto) Reset() {
 	*x = GetContentSummaryResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[81]
+	mi := &file_hadoop_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6888,7 +7452,7 @@ func (x *GetContentSummaryResponseProto) String() string {
 func (*GetContentSummaryResponseProto) ProtoMessage() {}
 
 func (x *GetContentSummaryResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[81]
+	mi := &file_hadoop_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6901,7 +7465,7 @@ func (x *GetContentSummaryResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetContentSummaryResponseProto.ProtoReflect.Descriptor instead.
 func (*GetContentSummaryResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{81}
+	return file_hadoop_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *GetContentSummaryResponseProto) GetSummary() *ContentSummaryProto {
@@ -6919,7 +7483,7 @@ type GetCurrentEditLogTxidRequestProto struct {
 
 func (x *GetCurrentEditLogTxidRequestProto) Reset() {
 	*x = GetCurrentEditLogTxidRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[82]
+	mi := &file_hadoop_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6931,7 +7495,7 @@ func (x *GetCurrentEditLogTxidRequestProto) String() string {
 func (*GetCurrentEditLogTxidRequestProto) ProtoMessage() {}
 
 func (x *GetCurrentEditLogTxidRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[82]
+	mi := &file_hadoop_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6944,7 +7508,7 @@ func (x *GetCurrentEditLogTxidRequestProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetCurrentEditLogTxidRequestProto.ProtoReflect.Descriptor instead.
 func (*GetCurrentEditLogTxidRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{82}
+	return file_hadoop_proto_rawDescGZIP(), []int{88}
 }
 
 type GetCurrentEditLogTxidResponseProto struct {
@@ -6956,7 +7520,7 @@ type GetCurrentEditLogTxidResponseProto struct {
 
 func (x *GetCurrentEditLogTxidResponseProto) Reset() {
 	*x = GetCurrentEditLogTxidResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[83]
+	mi := &file_hadoop_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6968,7 +7532,7 @@ func (x *GetCurrentEditLogTxidResponseProto) String() string {
 func (*GetCurrentEditLogTxidResponseProto) ProtoMessage() {}
 
 func (x *GetCurrentEditLogTxidResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[83]
+	mi := &file_hadoop_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6981,7 +7545,7 @@ func (x *GetCurrentEditLogTxidResponseProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetCurrentEditLogTxidResponseProto.ProtoReflect.Descriptor instead.
 func (*GetCurrentEditLogTxidResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{83}
+	return file_hadoop_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetCurrentEditLogTxidResponseProto) GetTxid() int64 {
@@ -6999,7 +7563,7 @@ type GetDataEncryptionKeyRequestProto struct {
 
 func (x *GetDataEncryptionKeyRequestProto) Reset() {
 	*x = GetDataEncryptionKeyRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[84]
+	mi := &file_hadoop_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7011,7 +7575,7 @@ func (x *GetDataEncryptionKeyRequestProto) String() string {
 func (*GetDataEncryptionKeyRequestProto) ProtoMessage() {}
 
 func (x *GetDataEncryptionKeyRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[84]
+	mi := &file_hadoop_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7024,7 +7588,7 @@ func (x *GetDataEncryptionKeyRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDataEncryptionKeyRequestProto.ProtoReflect.Descriptor instead.
 func (*GetDataEncryptionKeyRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{84}
+	return file_hadoop_proto_rawDescGZIP(), []int{90}
 }
 
 type GetDataEncryptionKeyResponseProto struct {
@@ -7036,7 +7600,7 @@ type GetDataEncryptionKeyResponseProto struct {
 
 func (x *GetDataEncryptionKeyResponseProto) Reset() {
 	*x = GetDataEncryptionKeyResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[85]
+	mi := &file_hadoop_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7048,7 +7612,7 @@ func (x *GetDataEncryptionKeyResponseProto) String() string {
 func (*GetDataEncryptionKeyResponseProto) ProtoMessage() {}
 
 func (x *GetDataEncryptionKeyResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[85]
+	mi := &file_hadoop_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7061,7 +7625,7 @@ func (x *GetDataEncryptionKeyResponseProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetDataEncryptionKeyResponseProto.ProtoReflect.Descriptor instead.
 func (*GetDataEncryptionKeyResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{85}
+	return file_hadoop_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *GetDataEncryptionKeyResponseProto) GetDataEncryptionKey() *DataEncryptionKeyProto {
@@ -7080,7 +7644,7 @@ type GetDatanodeReportRequestProto struct {
 
 func (x *GetDatanodeReportRequestProto) Reset() {
 	*x = GetDatanodeReportRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[86]
+	mi := &file_hadoop_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7092,7 +7656,7 @@ func (x *GetDatanodeReportRequestProto) String() string {
 func (*GetDatanodeReportRequestProto) ProtoMessage() {}
 
 func (x *GetDatanodeReportRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[86]
+	mi := &file_hadoop_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7105,7 +7669,7 @@ func (x *GetDatanodeReportRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatanodeReportRequestProto.ProtoReflect.Descriptor instead.
 func (*GetDatanodeReportRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{86}
+	return file_hadoop_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *GetDatanodeReportRequestProto) GetType() DatanodeReportTypeProto {
@@ -7124,7 +7688,7 @@ type GetDatanodeReportResponseProto struct {
 
 func (x *GetDatanodeReportResponseProto) Reset() {
 	*x = GetDatanodeReportResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[87]
+	mi := &file_hadoop_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7136,7 +7700,7 @@ func (x *GetDatanodeReportResponseProto) String() string {
 func (*GetDatanodeReportResponseProto) ProtoMessage() {}
 
 func (x *GetDatanodeReportResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[87]
+	mi := &file_hadoop_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7149,7 +7713,7 @@ func (x *GetDatanodeReportResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatanodeReportResponseProto.ProtoReflect.Descriptor instead.
 func (*GetDatanodeReportResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{87}
+	return file_hadoop_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *GetDatanodeReportResponseProto) GetDi() []*DatanodeInfoProto {
@@ -7168,7 +7732,7 @@ type GetDatanodeStorageReportRequestProto struct {
 
 func (x *GetDatanodeStorageReportRequestProto) Reset() {
 	*x = GetDatanodeStorageReportRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[88]
+	mi := &file_hadoop_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7180,7 +7744,7 @@ func (x *GetDatanodeStorageReportRequestProto) String() string {
 func (*GetDatanodeStorageReportRequestProto) ProtoMessage() {}
 
 func (x *GetDatanodeStorageReportRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[88]
+	mi := &file_hadoop_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7193,7 +7757,7 @@ func (x *GetDatanodeStorageReportRequestProto) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use GetDatanodeStorageReportRequestProto.ProtoReflect.Descriptor instead.
 func (*GetDatanodeStorageReportRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{88}
+	return file_hadoop_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *GetDatanodeStorageReportRequestProto) GetType() DatanodeReportTypeProto {
@@ -7212,7 +7776,7 @@ type GetDatanodeStorageReportResponseProto struct {
 
 func (x *GetDatanodeStorageReportResponseProto) Reset() {
 	*x = GetDatanodeStorageReportResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[89]
+	mi := &file_hadoop_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7224,7 +7788,7 @@ func (x *GetDatanodeStorageReportResponseProto) String() string {
 func (*GetDatanodeStorageReportResponseProto) ProtoMessage() {}
 
 func (x *GetDatanodeStorageReportResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[89]
+	mi := &file_hadoop_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7237,12 +7801,100 @@ func (x *GetDatanodeStorageReportResponseProto) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use GetDatanodeStorageReportResponseProto.ProtoReflect.Descriptor instead.
 func (*GetDatanodeStorageReportResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{89}
+	return file_hadoop_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *GetDatanodeStorageReportResponseProto) GetDatanodeStorageReports() []*DatanodeStorageReportProto {
 	if x != nil {
 		return x.DatanodeStorageReports
+	}
+	return nil
+}
+
+type GetEZForPathRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEZForPathRequestProto) Reset() {
+	*x = GetEZForPathRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEZForPathRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEZForPathRequestProto) ProtoMessage() {}
+
+func (x *GetEZForPathRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEZForPathRequestProto.ProtoReflect.Descriptor instead.
+func (*GetEZForPathRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *GetEZForPathRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+type GetEZForPathResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Zone          *EncryptionZoneProto   `protobuf:"bytes,1,opt,name=zone" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEZForPathResponseProto) Reset() {
+	*x = GetEZForPathResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEZForPathResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEZForPathResponseProto) ProtoMessage() {}
+
+func (x *GetEZForPathResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEZForPathResponseProto.ProtoReflect.Descriptor instead.
+func (*GetEZForPathResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *GetEZForPathResponseProto) GetZone() *EncryptionZoneProto {
+	if x != nil {
+		return x.Zone
 	}
 	return nil
 }
@@ -7256,7 +7908,7 @@ type GetEditsFromTxidRequestProto struct {
 
 func (x *GetEditsFromTxidRequestProto) Reset() {
 	*x = GetEditsFromTxidRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[90]
+	mi := &file_hadoop_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7268,7 +7920,7 @@ func (x *GetEditsFromTxidRequestProto) String() string {
 func (*GetEditsFromTxidRequestProto) ProtoMessage() {}
 
 func (x *GetEditsFromTxidRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[90]
+	mi := &file_hadoop_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7281,7 +7933,7 @@ func (x *GetEditsFromTxidRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEditsFromTxidRequestProto.ProtoReflect.Descriptor instead.
 func (*GetEditsFromTxidRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{90}
+	return file_hadoop_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *GetEditsFromTxidRequestProto) GetTxid() int64 {
@@ -7300,7 +7952,7 @@ type GetEditsFromTxidResponseProto struct {
 
 func (x *GetEditsFromTxidResponseProto) Reset() {
 	*x = GetEditsFromTxidResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[91]
+	mi := &file_hadoop_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7312,7 +7964,7 @@ func (x *GetEditsFromTxidResponseProto) String() string {
 func (*GetEditsFromTxidResponseProto) ProtoMessage() {}
 
 func (x *GetEditsFromTxidResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[91]
+	mi := &file_hadoop_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7325,7 +7977,7 @@ func (x *GetEditsFromTxidResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEditsFromTxidResponseProto.ProtoReflect.Descriptor instead.
 func (*GetEditsFromTxidResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{91}
+	return file_hadoop_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *GetEditsFromTxidResponseProto) GetEventsList() *EventsListProto {
@@ -7344,7 +7996,7 @@ type GetFileInfoRequestProto struct {
 
 func (x *GetFileInfoRequestProto) Reset() {
 	*x = GetFileInfoRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[92]
+	mi := &file_hadoop_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7356,7 +8008,7 @@ func (x *GetFileInfoRequestProto) String() string {
 func (*GetFileInfoRequestProto) ProtoMessage() {}
 
 func (x *GetFileInfoRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[92]
+	mi := &file_hadoop_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7369,7 +8021,7 @@ func (x *GetFileInfoRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileInfoRequestProto.ProtoReflect.Descriptor instead.
 func (*GetFileInfoRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{92}
+	return file_hadoop_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *GetFileInfoRequestProto) GetSrc() string {
@@ -7388,7 +8040,7 @@ type GetFileInfoResponseProto struct {
 
 func (x *GetFileInfoResponseProto) Reset() {
 	*x = GetFileInfoResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[93]
+	mi := &file_hadoop_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7400,7 +8052,7 @@ func (x *GetFileInfoResponseProto) String() string {
 func (*GetFileInfoResponseProto) ProtoMessage() {}
 
 func (x *GetFileInfoResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[93]
+	mi := &file_hadoop_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7413,7 +8065,7 @@ func (x *GetFileInfoResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileInfoResponseProto.ProtoReflect.Descriptor instead.
 func (*GetFileInfoResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{93}
+	return file_hadoop_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *GetFileInfoResponseProto) GetFs() *HdfsFileStatusProto {
@@ -7432,7 +8084,7 @@ type GetFileLinkInfoRequestProto struct {
 
 func (x *GetFileLinkInfoRequestProto) Reset() {
 	*x = GetFileLinkInfoRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[94]
+	mi := &file_hadoop_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7444,7 +8096,7 @@ func (x *GetFileLinkInfoRequestProto) String() string {
 func (*GetFileLinkInfoRequestProto) ProtoMessage() {}
 
 func (x *GetFileLinkInfoRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[94]
+	mi := &file_hadoop_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7457,7 +8109,7 @@ func (x *GetFileLinkInfoRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileLinkInfoRequestProto.ProtoReflect.Descriptor instead.
 func (*GetFileLinkInfoRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{94}
+	return file_hadoop_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *GetFileLinkInfoRequestProto) GetSrc() string {
@@ -7476,7 +8128,7 @@ type GetFileLinkInfoResponseProto struct {
 
 func (x *GetFileLinkInfoResponseProto) Reset() {
 	*x = GetFileLinkInfoResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[95]
+	mi := &file_hadoop_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7488,7 +8140,7 @@ func (x *GetFileLinkInfoResponseProto) String() string {
 func (*GetFileLinkInfoResponseProto) ProtoMessage() {}
 
 func (x *GetFileLinkInfoResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[95]
+	mi := &file_hadoop_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7501,7 +8153,7 @@ func (x *GetFileLinkInfoResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFileLinkInfoResponseProto.ProtoReflect.Descriptor instead.
 func (*GetFileLinkInfoResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{95}
+	return file_hadoop_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *GetFileLinkInfoResponseProto) GetFs() *HdfsFileStatusProto {
@@ -7519,7 +8171,7 @@ type GetFsECBlockGroupStatsRequestProto struct {
 
 func (x *GetFsECBlockGroupStatsRequestProto) Reset() {
 	*x = GetFsECBlockGroupStatsRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[96]
+	mi := &file_hadoop_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7531,7 +8183,7 @@ func (x *GetFsECBlockGroupStatsRequestProto) String() string {
 func (*GetFsECBlockGroupStatsRequestProto) ProtoMessage() {}
 
 func (x *GetFsECBlockGroupStatsRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[96]
+	mi := &file_hadoop_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7544,7 +8196,7 @@ func (x *GetFsECBlockGroupStatsRequestProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetFsECBlockGroupStatsRequestProto.ProtoReflect.Descriptor instead.
 func (*GetFsECBlockGroupStatsRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{96}
+	return file_hadoop_proto_rawDescGZIP(), []int{104}
 }
 
 type GetFsECBlockGroupStatsResponseProto struct {
@@ -7561,7 +8213,7 @@ type GetFsECBlockGroupStatsResponseProto struct {
 
 func (x *GetFsECBlockGroupStatsResponseProto) Reset() {
 	*x = GetFsECBlockGroupStatsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[97]
+	mi := &file_hadoop_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7573,7 +8225,7 @@ func (x *GetFsECBlockGroupStatsResponseProto) String() string {
 func (*GetFsECBlockGroupStatsResponseProto) ProtoMessage() {}
 
 func (x *GetFsECBlockGroupStatsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[97]
+	mi := &file_hadoop_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7586,7 +8238,7 @@ func (x *GetFsECBlockGroupStatsResponseProto) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GetFsECBlockGroupStatsResponseProto.ProtoReflect.Descriptor instead.
 func (*GetFsECBlockGroupStatsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{97}
+	return file_hadoop_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *GetFsECBlockGroupStatsResponseProto) GetLowRedundancy() uint64 {
@@ -7639,7 +8291,7 @@ type GetFsReplicatedBlockStatsRequestProto struct {
 
 func (x *GetFsReplicatedBlockStatsRequestProto) Reset() {
 	*x = GetFsReplicatedBlockStatsRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[98]
+	mi := &file_hadoop_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7651,7 +8303,7 @@ func (x *GetFsReplicatedBlockStatsRequestProto) String() string {
 func (*GetFsReplicatedBlockStatsRequestProto) ProtoMessage() {}
 
 func (x *GetFsReplicatedBlockStatsRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[98]
+	mi := &file_hadoop_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7664,7 +8316,7 @@ func (x *GetFsReplicatedBlockStatsRequestProto) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use GetFsReplicatedBlockStatsRequestProto.ProtoReflect.Descriptor instead.
 func (*GetFsReplicatedBlockStatsRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{98}
+	return file_hadoop_proto_rawDescGZIP(), []int{106}
 }
 
 type GetFsReplicatedBlockStatsResponseProto struct {
@@ -7682,7 +8334,7 @@ type GetFsReplicatedBlockStatsResponseProto struct {
 
 func (x *GetFsReplicatedBlockStatsResponseProto) Reset() {
 	*x = GetFsReplicatedBlockStatsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[99]
+	mi := &file_hadoop_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7694,7 +8346,7 @@ func (x *GetFsReplicatedBlockStatsResponseProto) String() string {
 func (*GetFsReplicatedBlockStatsResponseProto) ProtoMessage() {}
 
 func (x *GetFsReplicatedBlockStatsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[99]
+	mi := &file_hadoop_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7707,7 +8359,7 @@ func (x *GetFsReplicatedBlockStatsResponseProto) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use GetFsReplicatedBlockStatsResponseProto.ProtoReflect.Descriptor instead.
 func (*GetFsReplicatedBlockStatsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{99}
+	return file_hadoop_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *GetFsReplicatedBlockStatsResponseProto) GetLowRedundancy() uint64 {
@@ -7776,7 +8428,7 @@ type GetFsStatsResponseProto struct {
 
 func (x *GetFsStatsResponseProto) Reset() {
 	*x = GetFsStatsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[100]
+	mi := &file_hadoop_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7788,7 +8440,7 @@ func (x *GetFsStatsResponseProto) String() string {
 func (*GetFsStatsResponseProto) ProtoMessage() {}
 
 func (x *GetFsStatsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[100]
+	mi := &file_hadoop_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7801,7 +8453,7 @@ func (x *GetFsStatsResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFsStatsResponseProto.ProtoReflect.Descriptor instead.
 func (*GetFsStatsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{100}
+	return file_hadoop_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *GetFsStatsResponseProto) GetCapacity() uint64 {
@@ -7875,7 +8527,7 @@ type GetFsStatusRequestProto struct {
 
 func (x *GetFsStatusRequestProto) Reset() {
 	*x = GetFsStatusRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[101]
+	mi := &file_hadoop_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7887,7 +8539,7 @@ func (x *GetFsStatusRequestProto) String() string {
 func (*GetFsStatusRequestProto) ProtoMessage() {}
 
 func (x *GetFsStatusRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[101]
+	mi := &file_hadoop_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7900,7 +8552,7 @@ func (x *GetFsStatusRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFsStatusRequestProto.ProtoReflect.Descriptor instead.
 func (*GetFsStatusRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{101}
+	return file_hadoop_proto_rawDescGZIP(), []int{109}
 }
 
 type GetLinkTargetRequestProto struct {
@@ -7912,7 +8564,7 @@ type GetLinkTargetRequestProto struct {
 
 func (x *GetLinkTargetRequestProto) Reset() {
 	*x = GetLinkTargetRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[102]
+	mi := &file_hadoop_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7924,7 +8576,7 @@ func (x *GetLinkTargetRequestProto) String() string {
 func (*GetLinkTargetRequestProto) ProtoMessage() {}
 
 func (x *GetLinkTargetRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[102]
+	mi := &file_hadoop_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7937,7 +8589,7 @@ func (x *GetLinkTargetRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLinkTargetRequestProto.ProtoReflect.Descriptor instead.
 func (*GetLinkTargetRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{102}
+	return file_hadoop_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *GetLinkTargetRequestProto) GetPath() string {
@@ -7956,7 +8608,7 @@ type GetLinkTargetResponseProto struct {
 
 func (x *GetLinkTargetResponseProto) Reset() {
 	*x = GetLinkTargetResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[103]
+	mi := &file_hadoop_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7968,7 +8620,7 @@ func (x *GetLinkTargetResponseProto) String() string {
 func (*GetLinkTargetResponseProto) ProtoMessage() {}
 
 func (x *GetLinkTargetResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[103]
+	mi := &file_hadoop_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7981,7 +8633,7 @@ func (x *GetLinkTargetResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLinkTargetResponseProto.ProtoReflect.Descriptor instead.
 func (*GetLinkTargetResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{103}
+	return file_hadoop_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *GetLinkTargetResponseProto) GetTargetPath() string {
@@ -8002,7 +8654,7 @@ type GetListingRequestProto struct {
 
 func (x *GetListingRequestProto) Reset() {
 	*x = GetListingRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[104]
+	mi := &file_hadoop_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8014,7 +8666,7 @@ func (x *GetListingRequestProto) String() string {
 func (*GetListingRequestProto) ProtoMessage() {}
 
 func (x *GetListingRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[104]
+	mi := &file_hadoop_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8027,7 +8679,7 @@ func (x *GetListingRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetListingRequestProto.ProtoReflect.Descriptor instead.
 func (*GetListingRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{104}
+	return file_hadoop_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *GetListingRequestProto) GetSrc() string {
@@ -8060,7 +8712,7 @@ type GetListingResponseProto struct {
 
 func (x *GetListingResponseProto) Reset() {
 	*x = GetListingResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[105]
+	mi := &file_hadoop_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8072,7 +8724,7 @@ func (x *GetListingResponseProto) String() string {
 func (*GetListingResponseProto) ProtoMessage() {}
 
 func (x *GetListingResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[105]
+	mi := &file_hadoop_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8085,7 +8737,7 @@ func (x *GetListingResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetListingResponseProto.ProtoReflect.Descriptor instead.
 func (*GetListingResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{105}
+	return file_hadoop_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *GetListingResponseProto) GetDirList() *DirectoryListingProto {
@@ -8110,7 +8762,7 @@ const (
 
 func (x *GetLocatedFileInfoRequestProto) Reset() {
 	*x = GetLocatedFileInfoRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[106]
+	mi := &file_hadoop_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8122,7 +8774,7 @@ func (x *GetLocatedFileInfoRequestProto) String() string {
 func (*GetLocatedFileInfoRequestProto) ProtoMessage() {}
 
 func (x *GetLocatedFileInfoRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[106]
+	mi := &file_hadoop_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8135,7 +8787,7 @@ func (x *GetLocatedFileInfoRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLocatedFileInfoRequestProto.ProtoReflect.Descriptor instead.
 func (*GetLocatedFileInfoRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{106}
+	return file_hadoop_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *GetLocatedFileInfoRequestProto) GetSrc() string {
@@ -8161,7 +8813,7 @@ type GetLocatedFileInfoResponseProto struct {
 
 func (x *GetLocatedFileInfoResponseProto) Reset() {
 	*x = GetLocatedFileInfoResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[107]
+	mi := &file_hadoop_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8173,7 +8825,7 @@ func (x *GetLocatedFileInfoResponseProto) String() string {
 func (*GetLocatedFileInfoResponseProto) ProtoMessage() {}
 
 func (x *GetLocatedFileInfoResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[107]
+	mi := &file_hadoop_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8186,7 +8838,7 @@ func (x *GetLocatedFileInfoResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLocatedFileInfoResponseProto.ProtoReflect.Descriptor instead.
 func (*GetLocatedFileInfoResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{107}
+	return file_hadoop_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *GetLocatedFileInfoResponseProto) GetFs() *HdfsFileStatusProto {
@@ -8205,7 +8857,7 @@ type GetPreferredBlockSizeRequestProto struct {
 
 func (x *GetPreferredBlockSizeRequestProto) Reset() {
 	*x = GetPreferredBlockSizeRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[108]
+	mi := &file_hadoop_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8217,7 +8869,7 @@ func (x *GetPreferredBlockSizeRequestProto) String() string {
 func (*GetPreferredBlockSizeRequestProto) ProtoMessage() {}
 
 func (x *GetPreferredBlockSizeRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[108]
+	mi := &file_hadoop_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8230,7 +8882,7 @@ func (x *GetPreferredBlockSizeRequestProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetPreferredBlockSizeRequestProto.ProtoReflect.Descriptor instead.
 func (*GetPreferredBlockSizeRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{108}
+	return file_hadoop_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *GetPreferredBlockSizeRequestProto) GetFilename() string {
@@ -8249,7 +8901,7 @@ type GetPreferredBlockSizeResponseProto struct {
 
 func (x *GetPreferredBlockSizeResponseProto) Reset() {
 	*x = GetPreferredBlockSizeResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[109]
+	mi := &file_hadoop_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8261,7 +8913,7 @@ func (x *GetPreferredBlockSizeResponseProto) String() string {
 func (*GetPreferredBlockSizeResponseProto) ProtoMessage() {}
 
 func (x *GetPreferredBlockSizeResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[109]
+	mi := &file_hadoop_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8274,7 +8926,7 @@ func (x *GetPreferredBlockSizeResponseProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetPreferredBlockSizeResponseProto.ProtoReflect.Descriptor instead.
 func (*GetPreferredBlockSizeResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{109}
+	return file_hadoop_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *GetPreferredBlockSizeResponseProto) GetBsize() uint64 {
@@ -8293,7 +8945,7 @@ type GetQuotaUsageRequestProto struct {
 
 func (x *GetQuotaUsageRequestProto) Reset() {
 	*x = GetQuotaUsageRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[110]
+	mi := &file_hadoop_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8305,7 +8957,7 @@ func (x *GetQuotaUsageRequestProto) String() string {
 func (*GetQuotaUsageRequestProto) ProtoMessage() {}
 
 func (x *GetQuotaUsageRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[110]
+	mi := &file_hadoop_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8318,7 +8970,7 @@ func (x *GetQuotaUsageRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaUsageRequestProto.ProtoReflect.Descriptor instead.
 func (*GetQuotaUsageRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{110}
+	return file_hadoop_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *GetQuotaUsageRequestProto) GetPath() string {
@@ -8337,7 +8989,7 @@ type GetQuotaUsageResponseProto struct {
 
 func (x *GetQuotaUsageResponseProto) Reset() {
 	*x = GetQuotaUsageResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[111]
+	mi := &file_hadoop_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8349,7 +9001,7 @@ func (x *GetQuotaUsageResponseProto) String() string {
 func (*GetQuotaUsageResponseProto) ProtoMessage() {}
 
 func (x *GetQuotaUsageResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[111]
+	mi := &file_hadoop_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8362,7 +9014,7 @@ func (x *GetQuotaUsageResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaUsageResponseProto.ProtoReflect.Descriptor instead.
 func (*GetQuotaUsageResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{111}
+	return file_hadoop_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *GetQuotaUsageResponseProto) GetUsage() *QuotaUsageProto {
@@ -8380,7 +9032,7 @@ type GetServerDefaultsRequestProto struct {
 
 func (x *GetServerDefaultsRequestProto) Reset() {
 	*x = GetServerDefaultsRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[112]
+	mi := &file_hadoop_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8392,7 +9044,7 @@ func (x *GetServerDefaultsRequestProto) String() string {
 func (*GetServerDefaultsRequestProto) ProtoMessage() {}
 
 func (x *GetServerDefaultsRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[112]
+	mi := &file_hadoop_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8405,7 +9057,7 @@ func (x *GetServerDefaultsRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerDefaultsRequestProto.ProtoReflect.Descriptor instead.
 func (*GetServerDefaultsRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{112}
+	return file_hadoop_proto_rawDescGZIP(), []int{120}
 }
 
 type GetServerDefaultsResponseProto struct {
@@ -8417,7 +9069,7 @@ type GetServerDefaultsResponseProto struct {
 
 func (x *GetServerDefaultsResponseProto) Reset() {
 	*x = GetServerDefaultsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[113]
+	mi := &file_hadoop_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8429,7 +9081,7 @@ func (x *GetServerDefaultsResponseProto) String() string {
 func (*GetServerDefaultsResponseProto) ProtoMessage() {}
 
 func (x *GetServerDefaultsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[113]
+	mi := &file_hadoop_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8442,7 +9094,7 @@ func (x *GetServerDefaultsResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerDefaultsResponseProto.ProtoReflect.Descriptor instead.
 func (*GetServerDefaultsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{113}
+	return file_hadoop_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *GetServerDefaultsResponseProto) GetServerDefaults() *FsServerDefaultsProto {
@@ -8460,7 +9112,7 @@ type GetServiceStatusRequestProto struct {
 
 func (x *GetServiceStatusRequestProto) Reset() {
 	*x = GetServiceStatusRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[114]
+	mi := &file_hadoop_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8472,7 +9124,7 @@ func (x *GetServiceStatusRequestProto) String() string {
 func (*GetServiceStatusRequestProto) ProtoMessage() {}
 
 func (x *GetServiceStatusRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[114]
+	mi := &file_hadoop_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8485,7 +9137,7 @@ func (x *GetServiceStatusRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceStatusRequestProto.ProtoReflect.Descriptor instead.
 func (*GetServiceStatusRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{114}
+	return file_hadoop_proto_rawDescGZIP(), []int{122}
 }
 
 type GetServiceStatusResponseProto struct {
@@ -8499,7 +9151,7 @@ type GetServiceStatusResponseProto struct {
 
 func (x *GetServiceStatusResponseProto) Reset() {
 	*x = GetServiceStatusResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[115]
+	mi := &file_hadoop_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8511,7 +9163,7 @@ func (x *GetServiceStatusResponseProto) String() string {
 func (*GetServiceStatusResponseProto) ProtoMessage() {}
 
 func (x *GetServiceStatusResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[115]
+	mi := &file_hadoop_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8524,7 +9176,7 @@ func (x *GetServiceStatusResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceStatusResponseProto.ProtoReflect.Descriptor instead.
 func (*GetServiceStatusResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{115}
+	return file_hadoop_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *GetServiceStatusResponseProto) GetState() HAServiceStateProto {
@@ -8560,7 +9212,7 @@ type GetSnapshotDiffReportListingRequestProto struct {
 
 func (x *GetSnapshotDiffReportListingRequestProto) Reset() {
 	*x = GetSnapshotDiffReportListingRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[116]
+	mi := &file_hadoop_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8572,7 +9224,7 @@ func (x *GetSnapshotDiffReportListingRequestProto) String() string {
 func (*GetSnapshotDiffReportListingRequestProto) ProtoMessage() {}
 
 func (x *GetSnapshotDiffReportListingRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[116]
+	mi := &file_hadoop_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8585,7 +9237,7 @@ func (x *GetSnapshotDiffReportListingRequestProto) ProtoReflect() protoreflect.M
 
 // Deprecated: Use GetSnapshotDiffReportListingRequestProto.ProtoReflect.Descriptor instead.
 func (*GetSnapshotDiffReportListingRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{116}
+	return file_hadoop_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *GetSnapshotDiffReportListingRequestProto) GetSnapshotRoot() string {
@@ -8625,7 +9277,7 @@ type GetSnapshotDiffReportListingResponseProto struct {
 
 func (x *GetSnapshotDiffReportListingResponseProto) Reset() {
 	*x = GetSnapshotDiffReportListingResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[117]
+	mi := &file_hadoop_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8637,7 +9289,7 @@ func (x *GetSnapshotDiffReportListingResponseProto) String() string {
 func (*GetSnapshotDiffReportListingResponseProto) ProtoMessage() {}
 
 func (x *GetSnapshotDiffReportListingResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[117]
+	mi := &file_hadoop_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8650,7 +9302,7 @@ func (x *GetSnapshotDiffReportListingResponseProto) ProtoReflect() protoreflect.
 
 // Deprecated: Use GetSnapshotDiffReportListingResponseProto.ProtoReflect.Descriptor instead.
 func (*GetSnapshotDiffReportListingResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{117}
+	return file_hadoop_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *GetSnapshotDiffReportListingResponseProto) GetDiffReport() *SnapshotDiffReportListingProto {
@@ -8671,7 +9323,7 @@ type GetSnapshotDiffReportRequestProto struct {
 
 func (x *GetSnapshotDiffReportRequestProto) Reset() {
 	*x = GetSnapshotDiffReportRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[118]
+	mi := &file_hadoop_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8683,7 +9335,7 @@ func (x *GetSnapshotDiffReportRequestProto) String() string {
 func (*GetSnapshotDiffReportRequestProto) ProtoMessage() {}
 
 func (x *GetSnapshotDiffReportRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[118]
+	mi := &file_hadoop_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8696,7 +9348,7 @@ func (x *GetSnapshotDiffReportRequestProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetSnapshotDiffReportRequestProto.ProtoReflect.Descriptor instead.
 func (*GetSnapshotDiffReportRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{118}
+	return file_hadoop_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *GetSnapshotDiffReportRequestProto) GetSnapshotRoot() string {
@@ -8729,7 +9381,7 @@ type GetSnapshotDiffReportResponseProto struct {
 
 func (x *GetSnapshotDiffReportResponseProto) Reset() {
 	*x = GetSnapshotDiffReportResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[119]
+	mi := &file_hadoop_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8741,7 +9393,7 @@ func (x *GetSnapshotDiffReportResponseProto) String() string {
 func (*GetSnapshotDiffReportResponseProto) ProtoMessage() {}
 
 func (x *GetSnapshotDiffReportResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[119]
+	mi := &file_hadoop_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8754,7 +9406,7 @@ func (x *GetSnapshotDiffReportResponseProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetSnapshotDiffReportResponseProto.ProtoReflect.Descriptor instead.
 func (*GetSnapshotDiffReportResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{119}
+	return file_hadoop_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *GetSnapshotDiffReportResponseProto) GetDiffReport() *SnapshotDiffReportProto {
@@ -8772,7 +9424,7 @@ type GetSnapshottableDirListingRequestProto struct {
 
 func (x *GetSnapshottableDirListingRequestProto) Reset() {
 	*x = GetSnapshottableDirListingRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[120]
+	mi := &file_hadoop_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8784,7 +9436,7 @@ func (x *GetSnapshottableDirListingRequestProto) String() string {
 func (*GetSnapshottableDirListingRequestProto) ProtoMessage() {}
 
 func (x *GetSnapshottableDirListingRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[120]
+	mi := &file_hadoop_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8797,7 +9449,7 @@ func (x *GetSnapshottableDirListingRequestProto) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use GetSnapshottableDirListingRequestProto.ProtoReflect.Descriptor instead.
 func (*GetSnapshottableDirListingRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{120}
+	return file_hadoop_proto_rawDescGZIP(), []int{128}
 }
 
 type GetSnapshottableDirListingResponseProto struct {
@@ -8809,7 +9461,7 @@ type GetSnapshottableDirListingResponseProto struct {
 
 func (x *GetSnapshottableDirListingResponseProto) Reset() {
 	*x = GetSnapshottableDirListingResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[121]
+	mi := &file_hadoop_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8821,7 +9473,7 @@ func (x *GetSnapshottableDirListingResponseProto) String() string {
 func (*GetSnapshottableDirListingResponseProto) ProtoMessage() {}
 
 func (x *GetSnapshottableDirListingResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[121]
+	mi := &file_hadoop_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8834,7 +9486,7 @@ func (x *GetSnapshottableDirListingResponseProto) ProtoReflect() protoreflect.Me
 
 // Deprecated: Use GetSnapshottableDirListingResponseProto.ProtoReflect.Descriptor instead.
 func (*GetSnapshottableDirListingResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{121}
+	return file_hadoop_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *GetSnapshottableDirListingResponseProto) GetSnapshottableDirList() *SnapshottableDirectoryListingProto {
@@ -8852,7 +9504,7 @@ type GetStoragePoliciesRequestProto struct {
 
 func (x *GetStoragePoliciesRequestProto) Reset() {
 	*x = GetStoragePoliciesRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[122]
+	mi := &file_hadoop_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8864,7 +9516,7 @@ func (x *GetStoragePoliciesRequestProto) String() string {
 func (*GetStoragePoliciesRequestProto) ProtoMessage() {}
 
 func (x *GetStoragePoliciesRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[122]
+	mi := &file_hadoop_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8877,7 +9529,7 @@ func (x *GetStoragePoliciesRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStoragePoliciesRequestProto.ProtoReflect.Descriptor instead.
 func (*GetStoragePoliciesRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{122}
+	return file_hadoop_proto_rawDescGZIP(), []int{130}
 }
 
 type GetStoragePoliciesResponseProto struct {
@@ -8889,7 +9541,7 @@ type GetStoragePoliciesResponseProto struct {
 
 func (x *GetStoragePoliciesResponseProto) Reset() {
 	*x = GetStoragePoliciesResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[123]
+	mi := &file_hadoop_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8901,7 +9553,7 @@ func (x *GetStoragePoliciesResponseProto) String() string {
 func (*GetStoragePoliciesResponseProto) ProtoMessage() {}
 
 func (x *GetStoragePoliciesResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[123]
+	mi := &file_hadoop_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8914,7 +9566,7 @@ func (x *GetStoragePoliciesResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStoragePoliciesResponseProto.ProtoReflect.Descriptor instead.
 func (*GetStoragePoliciesResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{123}
+	return file_hadoop_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *GetStoragePoliciesResponseProto) GetPolicies() []*BlockStoragePolicyProto {
@@ -8933,7 +9585,7 @@ type GetStoragePolicyRequestProto struct {
 
 func (x *GetStoragePolicyRequestProto) Reset() {
 	*x = GetStoragePolicyRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[124]
+	mi := &file_hadoop_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8945,7 +9597,7 @@ func (x *GetStoragePolicyRequestProto) String() string {
 func (*GetStoragePolicyRequestProto) ProtoMessage() {}
 
 func (x *GetStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[124]
+	mi := &file_hadoop_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8958,7 +9610,7 @@ func (x *GetStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStoragePolicyRequestProto.ProtoReflect.Descriptor instead.
 func (*GetStoragePolicyRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{124}
+	return file_hadoop_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *GetStoragePolicyRequestProto) GetPath() string {
@@ -8977,7 +9629,7 @@ type GetStoragePolicyResponseProto struct {
 
 func (x *GetStoragePolicyResponseProto) Reset() {
 	*x = GetStoragePolicyResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[125]
+	mi := &file_hadoop_proto_msgTypes[133]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8989,7 +9641,7 @@ func (x *GetStoragePolicyResponseProto) String() string {
 func (*GetStoragePolicyResponseProto) ProtoMessage() {}
 
 func (x *GetStoragePolicyResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[125]
+	mi := &file_hadoop_proto_msgTypes[133]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9002,12 +9654,108 @@ func (x *GetStoragePolicyResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStoragePolicyResponseProto.ProtoReflect.Descriptor instead.
 func (*GetStoragePolicyResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{125}
+	return file_hadoop_proto_rawDescGZIP(), []int{133}
 }
 
 func (x *GetStoragePolicyResponseProto) GetStoragePolicy() *BlockStoragePolicyProto {
 	if x != nil {
 		return x.StoragePolicy
+	}
+	return nil
+}
+
+type GetXAttrsRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	XAttrs        []*XAttrProto          `protobuf:"bytes,2,rep,name=xAttrs" json:"xAttrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetXAttrsRequestProto) Reset() {
+	*x = GetXAttrsRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[134]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetXAttrsRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetXAttrsRequestProto) ProtoMessage() {}
+
+func (x *GetXAttrsRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[134]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetXAttrsRequestProto.ProtoReflect.Descriptor instead.
+func (*GetXAttrsRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{134}
+}
+
+func (x *GetXAttrsRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *GetXAttrsRequestProto) GetXAttrs() []*XAttrProto {
+	if x != nil {
+		return x.XAttrs
+	}
+	return nil
+}
+
+type GetXAttrsResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	XAttrs        []*XAttrProto          `protobuf:"bytes,1,rep,name=xAttrs" json:"xAttrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetXAttrsResponseProto) Reset() {
+	*x = GetXAttrsResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[135]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetXAttrsResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetXAttrsResponseProto) ProtoMessage() {}
+
+func (x *GetXAttrsResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[135]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetXAttrsResponseProto.ProtoReflect.Descriptor instead.
+func (*GetXAttrsResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{135}
+}
+
+func (x *GetXAttrsResponseProto) GetXAttrs() []*XAttrProto {
+	if x != nil {
+		return x.XAttrs
 	}
 	return nil
 }
@@ -9020,7 +9768,7 @@ type HAServiceStateRequestProto struct {
 
 func (x *HAServiceStateRequestProto) Reset() {
 	*x = HAServiceStateRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[126]
+	mi := &file_hadoop_proto_msgTypes[136]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9032,7 +9780,7 @@ func (x *HAServiceStateRequestProto) String() string {
 func (*HAServiceStateRequestProto) ProtoMessage() {}
 
 func (x *HAServiceStateRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[126]
+	mi := &file_hadoop_proto_msgTypes[136]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9045,7 +9793,7 @@ func (x *HAServiceStateRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HAServiceStateRequestProto.ProtoReflect.Descriptor instead.
 func (*HAServiceStateRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{126}
+	return file_hadoop_proto_rawDescGZIP(), []int{136}
 }
 
 type HAServiceStateResponseProto struct {
@@ -9057,7 +9805,7 @@ type HAServiceStateResponseProto struct {
 
 func (x *HAServiceStateResponseProto) Reset() {
 	*x = HAServiceStateResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[127]
+	mi := &file_hadoop_proto_msgTypes[137]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9069,7 +9817,7 @@ func (x *HAServiceStateResponseProto) String() string {
 func (*HAServiceStateResponseProto) ProtoMessage() {}
 
 func (x *HAServiceStateResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[127]
+	mi := &file_hadoop_proto_msgTypes[137]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9082,7 +9830,7 @@ func (x *HAServiceStateResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HAServiceStateResponseProto.ProtoReflect.Descriptor instead.
 func (*HAServiceStateResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{127}
+	return file_hadoop_proto_rawDescGZIP(), []int{137}
 }
 
 func (x *HAServiceStateResponseProto) GetState() HAServiceStateProto {
@@ -9101,7 +9849,7 @@ type HAStateChangeRequestInfoProto struct {
 
 func (x *HAStateChangeRequestInfoProto) Reset() {
 	*x = HAStateChangeRequestInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[128]
+	mi := &file_hadoop_proto_msgTypes[138]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9113,7 +9861,7 @@ func (x *HAStateChangeRequestInfoProto) String() string {
 func (*HAStateChangeRequestInfoProto) ProtoMessage() {}
 
 func (x *HAStateChangeRequestInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[128]
+	mi := &file_hadoop_proto_msgTypes[138]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9126,7 +9874,7 @@ func (x *HAStateChangeRequestInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HAStateChangeRequestInfoProto.ProtoReflect.Descriptor instead.
 func (*HAStateChangeRequestInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{128}
+	return file_hadoop_proto_rawDescGZIP(), []int{138}
 }
 
 func (x *HAStateChangeRequestInfoProto) GetReqSource() HARequestSource {
@@ -9146,7 +9894,7 @@ type HandshakeSecretProto struct {
 
 func (x *HandshakeSecretProto) Reset() {
 	*x = HandshakeSecretProto{}
-	mi := &file_hadoop_proto_msgTypes[129]
+	mi := &file_hadoop_proto_msgTypes[139]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9158,7 +9906,7 @@ func (x *HandshakeSecretProto) String() string {
 func (*HandshakeSecretProto) ProtoMessage() {}
 
 func (x *HandshakeSecretProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[129]
+	mi := &file_hadoop_proto_msgTypes[139]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9171,7 +9919,7 @@ func (x *HandshakeSecretProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandshakeSecretProto.ProtoReflect.Descriptor instead.
 func (*HandshakeSecretProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{129}
+	return file_hadoop_proto_rawDescGZIP(), []int{139}
 }
 
 func (x *HandshakeSecretProto) GetSecret() []byte {
@@ -9224,7 +9972,7 @@ const (
 
 func (x *HdfsFileStatusProto) Reset() {
 	*x = HdfsFileStatusProto{}
-	mi := &file_hadoop_proto_msgTypes[130]
+	mi := &file_hadoop_proto_msgTypes[140]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9236,7 +9984,7 @@ func (x *HdfsFileStatusProto) String() string {
 func (*HdfsFileStatusProto) ProtoMessage() {}
 
 func (x *HdfsFileStatusProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[130]
+	mi := &file_hadoop_proto_msgTypes[140]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9249,7 +9997,7 @@ func (x *HdfsFileStatusProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HdfsFileStatusProto.ProtoReflect.Descriptor instead.
 func (*HdfsFileStatusProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{130}
+	return file_hadoop_proto_rawDescGZIP(), []int{140}
 }
 
 func (x *HdfsFileStatusProto) GetFileType() HdfsFileStatusProto_FileType {
@@ -9388,7 +10136,7 @@ type IpcConnectionContextProto struct {
 
 func (x *IpcConnectionContextProto) Reset() {
 	*x = IpcConnectionContextProto{}
-	mi := &file_hadoop_proto_msgTypes[131]
+	mi := &file_hadoop_proto_msgTypes[141]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9400,7 +10148,7 @@ func (x *IpcConnectionContextProto) String() string {
 func (*IpcConnectionContextProto) ProtoMessage() {}
 
 func (x *IpcConnectionContextProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[131]
+	mi := &file_hadoop_proto_msgTypes[141]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9413,7 +10161,7 @@ func (x *IpcConnectionContextProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IpcConnectionContextProto.ProtoReflect.Descriptor instead.
 func (*IpcConnectionContextProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{131}
+	return file_hadoop_proto_rawDescGZIP(), []int{141}
 }
 
 func (x *IpcConnectionContextProto) GetUserInfo() *UserInformationProto {
@@ -9439,7 +10187,7 @@ type IsFileClosedRequestProto struct {
 
 func (x *IsFileClosedRequestProto) Reset() {
 	*x = IsFileClosedRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[132]
+	mi := &file_hadoop_proto_msgTypes[142]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9451,7 +10199,7 @@ func (x *IsFileClosedRequestProto) String() string {
 func (*IsFileClosedRequestProto) ProtoMessage() {}
 
 func (x *IsFileClosedRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[132]
+	mi := &file_hadoop_proto_msgTypes[142]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9464,7 +10212,7 @@ func (x *IsFileClosedRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsFileClosedRequestProto.ProtoReflect.Descriptor instead.
 func (*IsFileClosedRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{132}
+	return file_hadoop_proto_rawDescGZIP(), []int{142}
 }
 
 func (x *IsFileClosedRequestProto) GetSrc() string {
@@ -9483,7 +10231,7 @@ type IsFileClosedResponseProto struct {
 
 func (x *IsFileClosedResponseProto) Reset() {
 	*x = IsFileClosedResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[133]
+	mi := &file_hadoop_proto_msgTypes[143]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9495,7 +10243,7 @@ func (x *IsFileClosedResponseProto) String() string {
 func (*IsFileClosedResponseProto) ProtoMessage() {}
 
 func (x *IsFileClosedResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[133]
+	mi := &file_hadoop_proto_msgTypes[143]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9508,7 +10256,7 @@ func (x *IsFileClosedResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsFileClosedResponseProto.ProtoReflect.Descriptor instead.
 func (*IsFileClosedResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{133}
+	return file_hadoop_proto_rawDescGZIP(), []int{143}
 }
 
 func (x *IsFileClosedResponseProto) GetResult() bool {
@@ -9528,7 +10276,7 @@ type ListCacheDirectivesRequestProto struct {
 
 func (x *ListCacheDirectivesRequestProto) Reset() {
 	*x = ListCacheDirectivesRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[134]
+	mi := &file_hadoop_proto_msgTypes[144]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9540,7 +10288,7 @@ func (x *ListCacheDirectivesRequestProto) String() string {
 func (*ListCacheDirectivesRequestProto) ProtoMessage() {}
 
 func (x *ListCacheDirectivesRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[134]
+	mi := &file_hadoop_proto_msgTypes[144]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9553,7 +10301,7 @@ func (x *ListCacheDirectivesRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheDirectivesRequestProto.ProtoReflect.Descriptor instead.
 func (*ListCacheDirectivesRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{134}
+	return file_hadoop_proto_rawDescGZIP(), []int{144}
 }
 
 func (x *ListCacheDirectivesRequestProto) GetPrevId() int64 {
@@ -9580,7 +10328,7 @@ type ListCacheDirectivesResponseProto struct {
 
 func (x *ListCacheDirectivesResponseProto) Reset() {
 	*x = ListCacheDirectivesResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[135]
+	mi := &file_hadoop_proto_msgTypes[145]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9592,7 +10340,7 @@ func (x *ListCacheDirectivesResponseProto) String() string {
 func (*ListCacheDirectivesResponseProto) ProtoMessage() {}
 
 func (x *ListCacheDirectivesResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[135]
+	mi := &file_hadoop_proto_msgTypes[145]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9605,7 +10353,7 @@ func (x *ListCacheDirectivesResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCacheDirectivesResponseProto.ProtoReflect.Descriptor instead.
 func (*ListCacheDirectivesResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{135}
+	return file_hadoop_proto_rawDescGZIP(), []int{145}
 }
 
 func (x *ListCacheDirectivesResponseProto) GetElements() []*CacheDirectiveEntryProto {
@@ -9631,7 +10379,7 @@ type ListCachePoolsRequestProto struct {
 
 func (x *ListCachePoolsRequestProto) Reset() {
 	*x = ListCachePoolsRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[136]
+	mi := &file_hadoop_proto_msgTypes[146]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9643,7 +10391,7 @@ func (x *ListCachePoolsRequestProto) String() string {
 func (*ListCachePoolsRequestProto) ProtoMessage() {}
 
 func (x *ListCachePoolsRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[136]
+	mi := &file_hadoop_proto_msgTypes[146]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9656,7 +10404,7 @@ func (x *ListCachePoolsRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCachePoolsRequestProto.ProtoReflect.Descriptor instead.
 func (*ListCachePoolsRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{136}
+	return file_hadoop_proto_rawDescGZIP(), []int{146}
 }
 
 func (x *ListCachePoolsRequestProto) GetPrevPoolName() string {
@@ -9676,7 +10424,7 @@ type ListCachePoolsResponseProto struct {
 
 func (x *ListCachePoolsResponseProto) Reset() {
 	*x = ListCachePoolsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[137]
+	mi := &file_hadoop_proto_msgTypes[147]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9688,7 +10436,7 @@ func (x *ListCachePoolsResponseProto) String() string {
 func (*ListCachePoolsResponseProto) ProtoMessage() {}
 
 func (x *ListCachePoolsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[137]
+	mi := &file_hadoop_proto_msgTypes[147]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9701,7 +10449,7 @@ func (x *ListCachePoolsResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCachePoolsResponseProto.ProtoReflect.Descriptor instead.
 func (*ListCachePoolsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{137}
+	return file_hadoop_proto_rawDescGZIP(), []int{147}
 }
 
 func (x *ListCachePoolsResponseProto) GetEntries() []*CachePoolEntryProto {
@@ -9728,7 +10476,7 @@ type ListCorruptFileBlocksRequestProto struct {
 
 func (x *ListCorruptFileBlocksRequestProto) Reset() {
 	*x = ListCorruptFileBlocksRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[138]
+	mi := &file_hadoop_proto_msgTypes[148]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9740,7 +10488,7 @@ func (x *ListCorruptFileBlocksRequestProto) String() string {
 func (*ListCorruptFileBlocksRequestProto) ProtoMessage() {}
 
 func (x *ListCorruptFileBlocksRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[138]
+	mi := &file_hadoop_proto_msgTypes[148]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9753,7 +10501,7 @@ func (x *ListCorruptFileBlocksRequestProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ListCorruptFileBlocksRequestProto.ProtoReflect.Descriptor instead.
 func (*ListCorruptFileBlocksRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{138}
+	return file_hadoop_proto_rawDescGZIP(), []int{148}
 }
 
 func (x *ListCorruptFileBlocksRequestProto) GetPath() string {
@@ -9779,7 +10527,7 @@ type ListCorruptFileBlocksResponseProto struct {
 
 func (x *ListCorruptFileBlocksResponseProto) Reset() {
 	*x = ListCorruptFileBlocksResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[139]
+	mi := &file_hadoop_proto_msgTypes[149]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9791,7 +10539,7 @@ func (x *ListCorruptFileBlocksResponseProto) String() string {
 func (*ListCorruptFileBlocksResponseProto) ProtoMessage() {}
 
 func (x *ListCorruptFileBlocksResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[139]
+	mi := &file_hadoop_proto_msgTypes[149]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9804,7 +10552,7 @@ func (x *ListCorruptFileBlocksResponseProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ListCorruptFileBlocksResponseProto.ProtoReflect.Descriptor instead.
 func (*ListCorruptFileBlocksResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{139}
+	return file_hadoop_proto_rawDescGZIP(), []int{149}
 }
 
 func (x *ListCorruptFileBlocksResponseProto) GetCorrupt() *CorruptFileBlocksProto {
@@ -9812,6 +10560,102 @@ func (x *ListCorruptFileBlocksResponseProto) GetCorrupt() *CorruptFileBlocksProt
 		return x.Corrupt
 	}
 	return nil
+}
+
+type ListEncryptionZonesRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *int64                 `protobuf:"varint,1,req,name=id" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEncryptionZonesRequestProto) Reset() {
+	*x = ListEncryptionZonesRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[150]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEncryptionZonesRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEncryptionZonesRequestProto) ProtoMessage() {}
+
+func (x *ListEncryptionZonesRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[150]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEncryptionZonesRequestProto.ProtoReflect.Descriptor instead.
+func (*ListEncryptionZonesRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{150}
+}
+
+func (x *ListEncryptionZonesRequestProto) GetId() int64 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+type ListEncryptionZonesResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Zones         []*EncryptionZoneProto `protobuf:"bytes,1,rep,name=zones" json:"zones,omitempty"`
+	HasMore       *bool                  `protobuf:"varint,2,req,name=hasMore" json:"hasMore,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListEncryptionZonesResponseProto) Reset() {
+	*x = ListEncryptionZonesResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[151]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListEncryptionZonesResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListEncryptionZonesResponseProto) ProtoMessage() {}
+
+func (x *ListEncryptionZonesResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[151]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListEncryptionZonesResponseProto.ProtoReflect.Descriptor instead.
+func (*ListEncryptionZonesResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{151}
+}
+
+func (x *ListEncryptionZonesResponseProto) GetZones() []*EncryptionZoneProto {
+	if x != nil {
+		return x.Zones
+	}
+	return nil
+}
+
+func (x *ListEncryptionZonesResponseProto) GetHasMore() bool {
+	if x != nil && x.HasMore != nil {
+		return *x.HasMore
+	}
+	return false
 }
 
 type ListOpenFilesRequestProto struct {
@@ -9825,7 +10669,7 @@ type ListOpenFilesRequestProto struct {
 
 func (x *ListOpenFilesRequestProto) Reset() {
 	*x = ListOpenFilesRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[140]
+	mi := &file_hadoop_proto_msgTypes[152]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9837,7 +10681,7 @@ func (x *ListOpenFilesRequestProto) String() string {
 func (*ListOpenFilesRequestProto) ProtoMessage() {}
 
 func (x *ListOpenFilesRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[140]
+	mi := &file_hadoop_proto_msgTypes[152]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9850,7 +10694,7 @@ func (x *ListOpenFilesRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOpenFilesRequestProto.ProtoReflect.Descriptor instead.
 func (*ListOpenFilesRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{140}
+	return file_hadoop_proto_rawDescGZIP(), []int{152}
 }
 
 func (x *ListOpenFilesRequestProto) GetId() int64 {
@@ -9885,7 +10729,7 @@ type ListOpenFilesResponseProto struct {
 
 func (x *ListOpenFilesResponseProto) Reset() {
 	*x = ListOpenFilesResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[141]
+	mi := &file_hadoop_proto_msgTypes[153]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9897,7 +10741,7 @@ func (x *ListOpenFilesResponseProto) String() string {
 func (*ListOpenFilesResponseProto) ProtoMessage() {}
 
 func (x *ListOpenFilesResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[141]
+	mi := &file_hadoop_proto_msgTypes[153]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9910,7 +10754,7 @@ func (x *ListOpenFilesResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOpenFilesResponseProto.ProtoReflect.Descriptor instead.
 func (*ListOpenFilesResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{141}
+	return file_hadoop_proto_rawDescGZIP(), []int{153}
 }
 
 func (x *ListOpenFilesResponseProto) GetEntries() []*OpenFilesBatchResponseProto {
@@ -9934,6 +10778,190 @@ func (x *ListOpenFilesResponseProto) GetTypes() []OpenFilesTypeProto {
 	return nil
 }
 
+type ListReencryptionStatusRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            *int64                 `protobuf:"varint,1,req,name=id" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReencryptionStatusRequestProto) Reset() {
+	*x = ListReencryptionStatusRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[154]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReencryptionStatusRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReencryptionStatusRequestProto) ProtoMessage() {}
+
+func (x *ListReencryptionStatusRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[154]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReencryptionStatusRequestProto.ProtoReflect.Descriptor instead.
+func (*ListReencryptionStatusRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{154}
+}
+
+func (x *ListReencryptionStatusRequestProto) GetId() int64 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+type ListReencryptionStatusResponseProto struct {
+	state         protoimpl.MessageState         `protogen:"open.v1"`
+	Statuses      []*ZoneReencryptionStatusProto `protobuf:"bytes,1,rep,name=statuses" json:"statuses,omitempty"`
+	HasMore       *bool                          `protobuf:"varint,2,req,name=hasMore" json:"hasMore,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReencryptionStatusResponseProto) Reset() {
+	*x = ListReencryptionStatusResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[155]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReencryptionStatusResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReencryptionStatusResponseProto) ProtoMessage() {}
+
+func (x *ListReencryptionStatusResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[155]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReencryptionStatusResponseProto.ProtoReflect.Descriptor instead.
+func (*ListReencryptionStatusResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{155}
+}
+
+func (x *ListReencryptionStatusResponseProto) GetStatuses() []*ZoneReencryptionStatusProto {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListReencryptionStatusResponseProto) GetHasMore() bool {
+	if x != nil && x.HasMore != nil {
+		return *x.HasMore
+	}
+	return false
+}
+
+type ListXAttrsRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListXAttrsRequestProto) Reset() {
+	*x = ListXAttrsRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[156]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListXAttrsRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListXAttrsRequestProto) ProtoMessage() {}
+
+func (x *ListXAttrsRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[156]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListXAttrsRequestProto.ProtoReflect.Descriptor instead.
+func (*ListXAttrsRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{156}
+}
+
+func (x *ListXAttrsRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+type ListXAttrsResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	XAttrs        []*XAttrProto          `protobuf:"bytes,1,rep,name=xAttrs" json:"xAttrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListXAttrsResponseProto) Reset() {
+	*x = ListXAttrsResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[157]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListXAttrsResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListXAttrsResponseProto) ProtoMessage() {}
+
+func (x *ListXAttrsResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[157]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListXAttrsResponseProto.ProtoReflect.Descriptor instead.
+func (*ListXAttrsResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{157}
+}
+
+func (x *ListXAttrsResponseProto) GetXAttrs() []*XAttrProto {
+	if x != nil {
+		return x.XAttrs
+	}
+	return nil
+}
+
 type LocatedBlockProto struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	B             *ExtendedBlockProto    `protobuf:"bytes,1,req,name=b" json:"b,omitempty"`
@@ -9952,7 +10980,7 @@ type LocatedBlockProto struct {
 
 func (x *LocatedBlockProto) Reset() {
 	*x = LocatedBlockProto{}
-	mi := &file_hadoop_proto_msgTypes[142]
+	mi := &file_hadoop_proto_msgTypes[158]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9964,7 +10992,7 @@ func (x *LocatedBlockProto) String() string {
 func (*LocatedBlockProto) ProtoMessage() {}
 
 func (x *LocatedBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[142]
+	mi := &file_hadoop_proto_msgTypes[158]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9977,7 +11005,7 @@ func (x *LocatedBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocatedBlockProto.ProtoReflect.Descriptor instead.
 func (*LocatedBlockProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{142}
+	return file_hadoop_proto_rawDescGZIP(), []int{158}
 }
 
 func (x *LocatedBlockProto) GetB() *ExtendedBlockProto {
@@ -10065,7 +11093,7 @@ type LocatedBlocksProto struct {
 
 func (x *LocatedBlocksProto) Reset() {
 	*x = LocatedBlocksProto{}
-	mi := &file_hadoop_proto_msgTypes[143]
+	mi := &file_hadoop_proto_msgTypes[159]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10077,7 +11105,7 @@ func (x *LocatedBlocksProto) String() string {
 func (*LocatedBlocksProto) ProtoMessage() {}
 
 func (x *LocatedBlocksProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[143]
+	mi := &file_hadoop_proto_msgTypes[159]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10090,7 +11118,7 @@ func (x *LocatedBlocksProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocatedBlocksProto.ProtoReflect.Descriptor instead.
 func (*LocatedBlocksProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{143}
+	return file_hadoop_proto_rawDescGZIP(), []int{159}
 }
 
 func (x *LocatedBlocksProto) GetFileLength() uint64 {
@@ -10151,7 +11179,7 @@ type MetaSaveRequestProto struct {
 
 func (x *MetaSaveRequestProto) Reset() {
 	*x = MetaSaveRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[144]
+	mi := &file_hadoop_proto_msgTypes[160]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10163,7 +11191,7 @@ func (x *MetaSaveRequestProto) String() string {
 func (*MetaSaveRequestProto) ProtoMessage() {}
 
 func (x *MetaSaveRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[144]
+	mi := &file_hadoop_proto_msgTypes[160]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10176,7 +11204,7 @@ func (x *MetaSaveRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaSaveRequestProto.ProtoReflect.Descriptor instead.
 func (*MetaSaveRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{144}
+	return file_hadoop_proto_rawDescGZIP(), []int{160}
 }
 
 func (x *MetaSaveRequestProto) GetFilename() string {
@@ -10194,7 +11222,7 @@ type MetaSaveResponseProto struct {
 
 func (x *MetaSaveResponseProto) Reset() {
 	*x = MetaSaveResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[145]
+	mi := &file_hadoop_proto_msgTypes[161]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10206,7 +11234,7 @@ func (x *MetaSaveResponseProto) String() string {
 func (*MetaSaveResponseProto) ProtoMessage() {}
 
 func (x *MetaSaveResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[145]
+	mi := &file_hadoop_proto_msgTypes[161]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10219,7 +11247,7 @@ func (x *MetaSaveResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaSaveResponseProto.ProtoReflect.Descriptor instead.
 func (*MetaSaveResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{145}
+	return file_hadoop_proto_rawDescGZIP(), []int{161}
 }
 
 type MkdirsRequestProto struct {
@@ -10234,7 +11262,7 @@ type MkdirsRequestProto struct {
 
 func (x *MkdirsRequestProto) Reset() {
 	*x = MkdirsRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[146]
+	mi := &file_hadoop_proto_msgTypes[162]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10246,7 +11274,7 @@ func (x *MkdirsRequestProto) String() string {
 func (*MkdirsRequestProto) ProtoMessage() {}
 
 func (x *MkdirsRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[146]
+	mi := &file_hadoop_proto_msgTypes[162]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10259,7 +11287,7 @@ func (x *MkdirsRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirsRequestProto.ProtoReflect.Descriptor instead.
 func (*MkdirsRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{146}
+	return file_hadoop_proto_rawDescGZIP(), []int{162}
 }
 
 func (x *MkdirsRequestProto) GetSrc() string {
@@ -10299,7 +11327,7 @@ type MkdirsResponseProto struct {
 
 func (x *MkdirsResponseProto) Reset() {
 	*x = MkdirsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[147]
+	mi := &file_hadoop_proto_msgTypes[163]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10311,7 +11339,7 @@ func (x *MkdirsResponseProto) String() string {
 func (*MkdirsResponseProto) ProtoMessage() {}
 
 func (x *MkdirsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[147]
+	mi := &file_hadoop_proto_msgTypes[163]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10324,7 +11352,7 @@ func (x *MkdirsResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirsResponseProto.ProtoReflect.Descriptor instead.
 func (*MkdirsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{147}
+	return file_hadoop_proto_rawDescGZIP(), []int{163}
 }
 
 func (x *MkdirsResponseProto) GetResult() bool {
@@ -10332,6 +11360,94 @@ func (x *MkdirsResponseProto) GetResult() bool {
 		return *x.Result
 	}
 	return false
+}
+
+type ModifyAclEntriesRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	AclSpec       []*AclEntryProto       `protobuf:"bytes,2,rep,name=aclSpec" json:"aclSpec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModifyAclEntriesRequestProto) Reset() {
+	*x = ModifyAclEntriesRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[164]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModifyAclEntriesRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModifyAclEntriesRequestProto) ProtoMessage() {}
+
+func (x *ModifyAclEntriesRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[164]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModifyAclEntriesRequestProto.ProtoReflect.Descriptor instead.
+func (*ModifyAclEntriesRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{164}
+}
+
+func (x *ModifyAclEntriesRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *ModifyAclEntriesRequestProto) GetAclSpec() []*AclEntryProto {
+	if x != nil {
+		return x.AclSpec
+	}
+	return nil
+}
+
+type ModifyAclEntriesResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModifyAclEntriesResponseProto) Reset() {
+	*x = ModifyAclEntriesResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[165]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModifyAclEntriesResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModifyAclEntriesResponseProto) ProtoMessage() {}
+
+func (x *ModifyAclEntriesResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[165]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModifyAclEntriesResponseProto.ProtoReflect.Descriptor instead.
+func (*ModifyAclEntriesResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{165}
 }
 
 type ModifyCacheDirectiveRequestProto struct {
@@ -10344,7 +11460,7 @@ type ModifyCacheDirectiveRequestProto struct {
 
 func (x *ModifyCacheDirectiveRequestProto) Reset() {
 	*x = ModifyCacheDirectiveRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[148]
+	mi := &file_hadoop_proto_msgTypes[166]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10356,7 +11472,7 @@ func (x *ModifyCacheDirectiveRequestProto) String() string {
 func (*ModifyCacheDirectiveRequestProto) ProtoMessage() {}
 
 func (x *ModifyCacheDirectiveRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[148]
+	mi := &file_hadoop_proto_msgTypes[166]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10369,7 +11485,7 @@ func (x *ModifyCacheDirectiveRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyCacheDirectiveRequestProto.ProtoReflect.Descriptor instead.
 func (*ModifyCacheDirectiveRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{148}
+	return file_hadoop_proto_rawDescGZIP(), []int{166}
 }
 
 func (x *ModifyCacheDirectiveRequestProto) GetInfo() *CacheDirectiveInfoProto {
@@ -10394,7 +11510,7 @@ type ModifyCacheDirectiveResponseProto struct {
 
 func (x *ModifyCacheDirectiveResponseProto) Reset() {
 	*x = ModifyCacheDirectiveResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[149]
+	mi := &file_hadoop_proto_msgTypes[167]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10406,7 +11522,7 @@ func (x *ModifyCacheDirectiveResponseProto) String() string {
 func (*ModifyCacheDirectiveResponseProto) ProtoMessage() {}
 
 func (x *ModifyCacheDirectiveResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[149]
+	mi := &file_hadoop_proto_msgTypes[167]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10419,7 +11535,7 @@ func (x *ModifyCacheDirectiveResponseProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ModifyCacheDirectiveResponseProto.ProtoReflect.Descriptor instead.
 func (*ModifyCacheDirectiveResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{149}
+	return file_hadoop_proto_rawDescGZIP(), []int{167}
 }
 
 type ModifyCachePoolRequestProto struct {
@@ -10431,7 +11547,7 @@ type ModifyCachePoolRequestProto struct {
 
 func (x *ModifyCachePoolRequestProto) Reset() {
 	*x = ModifyCachePoolRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[150]
+	mi := &file_hadoop_proto_msgTypes[168]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10443,7 +11559,7 @@ func (x *ModifyCachePoolRequestProto) String() string {
 func (*ModifyCachePoolRequestProto) ProtoMessage() {}
 
 func (x *ModifyCachePoolRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[150]
+	mi := &file_hadoop_proto_msgTypes[168]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10456,7 +11572,7 @@ func (x *ModifyCachePoolRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyCachePoolRequestProto.ProtoReflect.Descriptor instead.
 func (*ModifyCachePoolRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{150}
+	return file_hadoop_proto_rawDescGZIP(), []int{168}
 }
 
 func (x *ModifyCachePoolRequestProto) GetInfo() *CachePoolInfoProto {
@@ -10474,7 +11590,7 @@ type ModifyCachePoolResponseProto struct {
 
 func (x *ModifyCachePoolResponseProto) Reset() {
 	*x = ModifyCachePoolResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[151]
+	mi := &file_hadoop_proto_msgTypes[169]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10486,7 +11602,7 @@ func (x *ModifyCachePoolResponseProto) String() string {
 func (*ModifyCachePoolResponseProto) ProtoMessage() {}
 
 func (x *ModifyCachePoolResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[151]
+	mi := &file_hadoop_proto_msgTypes[169]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10499,7 +11615,7 @@ func (x *ModifyCachePoolResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyCachePoolResponseProto.ProtoReflect.Descriptor instead.
 func (*ModifyCachePoolResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{151}
+	return file_hadoop_proto_rawDescGZIP(), []int{169}
 }
 
 type MonitorHealthRequestProto struct {
@@ -10510,7 +11626,7 @@ type MonitorHealthRequestProto struct {
 
 func (x *MonitorHealthRequestProto) Reset() {
 	*x = MonitorHealthRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[152]
+	mi := &file_hadoop_proto_msgTypes[170]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10522,7 +11638,7 @@ func (x *MonitorHealthRequestProto) String() string {
 func (*MonitorHealthRequestProto) ProtoMessage() {}
 
 func (x *MonitorHealthRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[152]
+	mi := &file_hadoop_proto_msgTypes[170]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10535,7 +11651,7 @@ func (x *MonitorHealthRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorHealthRequestProto.ProtoReflect.Descriptor instead.
 func (*MonitorHealthRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{152}
+	return file_hadoop_proto_rawDescGZIP(), []int{170}
 }
 
 type MonitorHealthResponseProto struct {
@@ -10546,7 +11662,7 @@ type MonitorHealthResponseProto struct {
 
 func (x *MonitorHealthResponseProto) Reset() {
 	*x = MonitorHealthResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[153]
+	mi := &file_hadoop_proto_msgTypes[171]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10558,7 +11674,7 @@ func (x *MonitorHealthResponseProto) String() string {
 func (*MonitorHealthResponseProto) ProtoMessage() {}
 
 func (x *MonitorHealthResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[153]
+	mi := &file_hadoop_proto_msgTypes[171]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10571,7 +11687,7 @@ func (x *MonitorHealthResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorHealthResponseProto.ProtoReflect.Descriptor instead.
 func (*MonitorHealthResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{153}
+	return file_hadoop_proto_rawDescGZIP(), []int{171}
 }
 
 type MsyncRequestProto struct {
@@ -10582,7 +11698,7 @@ type MsyncRequestProto struct {
 
 func (x *MsyncRequestProto) Reset() {
 	*x = MsyncRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[154]
+	mi := &file_hadoop_proto_msgTypes[172]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10594,7 +11710,7 @@ func (x *MsyncRequestProto) String() string {
 func (*MsyncRequestProto) ProtoMessage() {}
 
 func (x *MsyncRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[154]
+	mi := &file_hadoop_proto_msgTypes[172]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10607,7 +11723,7 @@ func (x *MsyncRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsyncRequestProto.ProtoReflect.Descriptor instead.
 func (*MsyncRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{154}
+	return file_hadoop_proto_rawDescGZIP(), []int{172}
 }
 
 type MsyncResponseProto struct {
@@ -10618,7 +11734,7 @@ type MsyncResponseProto struct {
 
 func (x *MsyncResponseProto) Reset() {
 	*x = MsyncResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[155]
+	mi := &file_hadoop_proto_msgTypes[173]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10630,7 +11746,7 @@ func (x *MsyncResponseProto) String() string {
 func (*MsyncResponseProto) ProtoMessage() {}
 
 func (x *MsyncResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[155]
+	mi := &file_hadoop_proto_msgTypes[173]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10643,7 +11759,7 @@ func (x *MsyncResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MsyncResponseProto.ProtoReflect.Descriptor instead.
 func (*MsyncResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{155}
+	return file_hadoop_proto_rawDescGZIP(), []int{173}
 }
 
 type OpBlockChecksumProto struct {
@@ -10656,7 +11772,7 @@ type OpBlockChecksumProto struct {
 
 func (x *OpBlockChecksumProto) Reset() {
 	*x = OpBlockChecksumProto{}
-	mi := &file_hadoop_proto_msgTypes[156]
+	mi := &file_hadoop_proto_msgTypes[174]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10668,7 +11784,7 @@ func (x *OpBlockChecksumProto) String() string {
 func (*OpBlockChecksumProto) ProtoMessage() {}
 
 func (x *OpBlockChecksumProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[156]
+	mi := &file_hadoop_proto_msgTypes[174]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10681,7 +11797,7 @@ func (x *OpBlockChecksumProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpBlockChecksumProto.ProtoReflect.Descriptor instead.
 func (*OpBlockChecksumProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{156}
+	return file_hadoop_proto_rawDescGZIP(), []int{174}
 }
 
 func (x *OpBlockChecksumProto) GetHeader() *BaseHeaderProto {
@@ -10711,7 +11827,7 @@ type OpBlockChecksumResponseProto struct {
 
 func (x *OpBlockChecksumResponseProto) Reset() {
 	*x = OpBlockChecksumResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[157]
+	mi := &file_hadoop_proto_msgTypes[175]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10723,7 +11839,7 @@ func (x *OpBlockChecksumResponseProto) String() string {
 func (*OpBlockChecksumResponseProto) ProtoMessage() {}
 
 func (x *OpBlockChecksumResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[157]
+	mi := &file_hadoop_proto_msgTypes[175]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10736,7 +11852,7 @@ func (x *OpBlockChecksumResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpBlockChecksumResponseProto.ProtoReflect.Descriptor instead.
 func (*OpBlockChecksumResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{157}
+	return file_hadoop_proto_rawDescGZIP(), []int{175}
 }
 
 func (x *OpBlockChecksumResponseProto) GetBytesPerCrc() uint32 {
@@ -10789,7 +11905,7 @@ type OpBlockGroupChecksumProto struct {
 
 func (x *OpBlockGroupChecksumProto) Reset() {
 	*x = OpBlockGroupChecksumProto{}
-	mi := &file_hadoop_proto_msgTypes[158]
+	mi := &file_hadoop_proto_msgTypes[176]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10801,7 +11917,7 @@ func (x *OpBlockGroupChecksumProto) String() string {
 func (*OpBlockGroupChecksumProto) ProtoMessage() {}
 
 func (x *OpBlockGroupChecksumProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[158]
+	mi := &file_hadoop_proto_msgTypes[176]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10814,7 +11930,7 @@ func (x *OpBlockGroupChecksumProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpBlockGroupChecksumProto.ProtoReflect.Descriptor instead.
 func (*OpBlockGroupChecksumProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{158}
+	return file_hadoop_proto_rawDescGZIP(), []int{176}
 }
 
 func (x *OpBlockGroupChecksumProto) GetHeader() *BaseHeaderProto {
@@ -10875,7 +11991,7 @@ type OpCopyBlockProto struct {
 
 func (x *OpCopyBlockProto) Reset() {
 	*x = OpCopyBlockProto{}
-	mi := &file_hadoop_proto_msgTypes[159]
+	mi := &file_hadoop_proto_msgTypes[177]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10887,7 +12003,7 @@ func (x *OpCopyBlockProto) String() string {
 func (*OpCopyBlockProto) ProtoMessage() {}
 
 func (x *OpCopyBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[159]
+	mi := &file_hadoop_proto_msgTypes[177]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10900,7 +12016,7 @@ func (x *OpCopyBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpCopyBlockProto.ProtoReflect.Descriptor instead.
 func (*OpCopyBlockProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{159}
+	return file_hadoop_proto_rawDescGZIP(), []int{177}
 }
 
 func (x *OpCopyBlockProto) GetHeader() *BaseHeaderProto {
@@ -10919,7 +12035,7 @@ type OpCustomProto struct {
 
 func (x *OpCustomProto) Reset() {
 	*x = OpCustomProto{}
-	mi := &file_hadoop_proto_msgTypes[160]
+	mi := &file_hadoop_proto_msgTypes[178]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10931,7 +12047,7 @@ func (x *OpCustomProto) String() string {
 func (*OpCustomProto) ProtoMessage() {}
 
 func (x *OpCustomProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[160]
+	mi := &file_hadoop_proto_msgTypes[178]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10944,7 +12060,7 @@ func (x *OpCustomProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpCustomProto.ProtoReflect.Descriptor instead.
 func (*OpCustomProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{160}
+	return file_hadoop_proto_rawDescGZIP(), []int{178}
 }
 
 func (x *OpCustomProto) GetCustomId() string {
@@ -10972,7 +12088,7 @@ const (
 
 func (x *OpReadBlockProto) Reset() {
 	*x = OpReadBlockProto{}
-	mi := &file_hadoop_proto_msgTypes[161]
+	mi := &file_hadoop_proto_msgTypes[179]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10984,7 +12100,7 @@ func (x *OpReadBlockProto) String() string {
 func (*OpReadBlockProto) ProtoMessage() {}
 
 func (x *OpReadBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[161]
+	mi := &file_hadoop_proto_msgTypes[179]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10997,7 +12113,7 @@ func (x *OpReadBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReadBlockProto.ProtoReflect.Descriptor instead.
 func (*OpReadBlockProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{161}
+	return file_hadoop_proto_rawDescGZIP(), []int{179}
 }
 
 func (x *OpReadBlockProto) GetHeader() *ClientOperationHeaderProto {
@@ -11053,7 +12169,7 @@ const (
 
 func (x *OpReplaceBlockProto) Reset() {
 	*x = OpReplaceBlockProto{}
-	mi := &file_hadoop_proto_msgTypes[162]
+	mi := &file_hadoop_proto_msgTypes[180]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11065,7 +12181,7 @@ func (x *OpReplaceBlockProto) String() string {
 func (*OpReplaceBlockProto) ProtoMessage() {}
 
 func (x *OpReplaceBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[162]
+	mi := &file_hadoop_proto_msgTypes[180]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11078,7 +12194,7 @@ func (x *OpReplaceBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpReplaceBlockProto.ProtoReflect.Descriptor instead.
 func (*OpReplaceBlockProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{162}
+	return file_hadoop_proto_rawDescGZIP(), []int{180}
 }
 
 func (x *OpReplaceBlockProto) GetHeader() *BaseHeaderProto {
@@ -11133,7 +12249,7 @@ const (
 
 func (x *OpRequestShortCircuitAccessProto) Reset() {
 	*x = OpRequestShortCircuitAccessProto{}
-	mi := &file_hadoop_proto_msgTypes[163]
+	mi := &file_hadoop_proto_msgTypes[181]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11145,7 +12261,7 @@ func (x *OpRequestShortCircuitAccessProto) String() string {
 func (*OpRequestShortCircuitAccessProto) ProtoMessage() {}
 
 func (x *OpRequestShortCircuitAccessProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[163]
+	mi := &file_hadoop_proto_msgTypes[181]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11158,7 +12274,7 @@ func (x *OpRequestShortCircuitAccessProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpRequestShortCircuitAccessProto.ProtoReflect.Descriptor instead.
 func (*OpRequestShortCircuitAccessProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{163}
+	return file_hadoop_proto_rawDescGZIP(), []int{181}
 }
 
 func (x *OpRequestShortCircuitAccessProto) GetHeader() *BaseHeaderProto {
@@ -11201,7 +12317,7 @@ type OpTransferBlockProto struct {
 
 func (x *OpTransferBlockProto) Reset() {
 	*x = OpTransferBlockProto{}
-	mi := &file_hadoop_proto_msgTypes[164]
+	mi := &file_hadoop_proto_msgTypes[182]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11213,7 +12329,7 @@ func (x *OpTransferBlockProto) String() string {
 func (*OpTransferBlockProto) ProtoMessage() {}
 
 func (x *OpTransferBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[164]
+	mi := &file_hadoop_proto_msgTypes[182]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11226,7 +12342,7 @@ func (x *OpTransferBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpTransferBlockProto.ProtoReflect.Descriptor instead.
 func (*OpTransferBlockProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{164}
+	return file_hadoop_proto_rawDescGZIP(), []int{182}
 }
 
 func (x *OpTransferBlockProto) GetHeader() *ClientOperationHeaderProto {
@@ -11289,7 +12405,7 @@ const (
 
 func (x *OpWriteBlockProto) Reset() {
 	*x = OpWriteBlockProto{}
-	mi := &file_hadoop_proto_msgTypes[165]
+	mi := &file_hadoop_proto_msgTypes[183]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11301,7 +12417,7 @@ func (x *OpWriteBlockProto) String() string {
 func (*OpWriteBlockProto) ProtoMessage() {}
 
 func (x *OpWriteBlockProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[165]
+	mi := &file_hadoop_proto_msgTypes[183]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11314,7 +12430,7 @@ func (x *OpWriteBlockProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpWriteBlockProto.ProtoReflect.Descriptor instead.
 func (*OpWriteBlockProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{165}
+	return file_hadoop_proto_rawDescGZIP(), []int{183}
 }
 
 func (x *OpWriteBlockProto) GetHeader() *ClientOperationHeaderProto {
@@ -11448,7 +12564,7 @@ type OpenFilesBatchResponseProto struct {
 
 func (x *OpenFilesBatchResponseProto) Reset() {
 	*x = OpenFilesBatchResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[166]
+	mi := &file_hadoop_proto_msgTypes[184]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11460,7 +12576,7 @@ func (x *OpenFilesBatchResponseProto) String() string {
 func (*OpenFilesBatchResponseProto) ProtoMessage() {}
 
 func (x *OpenFilesBatchResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[166]
+	mi := &file_hadoop_proto_msgTypes[184]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11473,7 +12589,7 @@ func (x *OpenFilesBatchResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenFilesBatchResponseProto.ProtoReflect.Descriptor instead.
 func (*OpenFilesBatchResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{166}
+	return file_hadoop_proto_rawDescGZIP(), []int{184}
 }
 
 func (x *OpenFilesBatchResponseProto) GetId() int64 {
@@ -11522,7 +12638,7 @@ const (
 
 func (x *PacketHeaderProto) Reset() {
 	*x = PacketHeaderProto{}
-	mi := &file_hadoop_proto_msgTypes[167]
+	mi := &file_hadoop_proto_msgTypes[185]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11534,7 +12650,7 @@ func (x *PacketHeaderProto) String() string {
 func (*PacketHeaderProto) ProtoMessage() {}
 
 func (x *PacketHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[167]
+	mi := &file_hadoop_proto_msgTypes[185]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11547,7 +12663,7 @@ func (x *PacketHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PacketHeaderProto.ProtoReflect.Descriptor instead.
 func (*PacketHeaderProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{167}
+	return file_hadoop_proto_rawDescGZIP(), []int{185}
 }
 
 func (x *PacketHeaderProto) GetOffsetInBlock() int64 {
@@ -11602,7 +12718,7 @@ const (
 
 func (x *PipelineAckProto) Reset() {
 	*x = PipelineAckProto{}
-	mi := &file_hadoop_proto_msgTypes[168]
+	mi := &file_hadoop_proto_msgTypes[186]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11614,7 +12730,7 @@ func (x *PipelineAckProto) String() string {
 func (*PipelineAckProto) ProtoMessage() {}
 
 func (x *PipelineAckProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[168]
+	mi := &file_hadoop_proto_msgTypes[186]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11627,7 +12743,7 @@ func (x *PipelineAckProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PipelineAckProto.ProtoReflect.Descriptor instead.
 func (*PipelineAckProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{168}
+	return file_hadoop_proto_rawDescGZIP(), []int{186}
 }
 
 func (x *PipelineAckProto) GetSeqno() int64 {
@@ -11671,7 +12787,7 @@ type QuotaUsageProto struct {
 
 func (x *QuotaUsageProto) Reset() {
 	*x = QuotaUsageProto{}
-	mi := &file_hadoop_proto_msgTypes[169]
+	mi := &file_hadoop_proto_msgTypes[187]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11683,7 +12799,7 @@ func (x *QuotaUsageProto) String() string {
 func (*QuotaUsageProto) ProtoMessage() {}
 
 func (x *QuotaUsageProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[169]
+	mi := &file_hadoop_proto_msgTypes[187]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11696,7 +12812,7 @@ func (x *QuotaUsageProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsageProto.ProtoReflect.Descriptor instead.
 func (*QuotaUsageProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{169}
+	return file_hadoop_proto_rawDescGZIP(), []int{187}
 }
 
 func (x *QuotaUsageProto) GetFileAndDirectoryCount() uint64 {
@@ -11744,7 +12860,7 @@ type RPCCallerContextProto struct {
 
 func (x *RPCCallerContextProto) Reset() {
 	*x = RPCCallerContextProto{}
-	mi := &file_hadoop_proto_msgTypes[170]
+	mi := &file_hadoop_proto_msgTypes[188]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11756,7 +12872,7 @@ func (x *RPCCallerContextProto) String() string {
 func (*RPCCallerContextProto) ProtoMessage() {}
 
 func (x *RPCCallerContextProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[170]
+	mi := &file_hadoop_proto_msgTypes[188]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11769,7 +12885,7 @@ func (x *RPCCallerContextProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RPCCallerContextProto.ProtoReflect.Descriptor instead.
 func (*RPCCallerContextProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{170}
+	return file_hadoop_proto_rawDescGZIP(), []int{188}
 }
 
 func (x *RPCCallerContextProto) GetContext() string {
@@ -11796,7 +12912,7 @@ type RPCTraceInfoProto struct {
 
 func (x *RPCTraceInfoProto) Reset() {
 	*x = RPCTraceInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[171]
+	mi := &file_hadoop_proto_msgTypes[189]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11808,7 +12924,7 @@ func (x *RPCTraceInfoProto) String() string {
 func (*RPCTraceInfoProto) ProtoMessage() {}
 
 func (x *RPCTraceInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[171]
+	mi := &file_hadoop_proto_msgTypes[189]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11821,7 +12937,7 @@ func (x *RPCTraceInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RPCTraceInfoProto.ProtoReflect.Descriptor instead.
 func (*RPCTraceInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{171}
+	return file_hadoop_proto_rawDescGZIP(), []int{189}
 }
 
 func (x *RPCTraceInfoProto) GetTraceId() int64 {
@@ -11848,7 +12964,7 @@ type ReadOpChecksumInfoProto struct {
 
 func (x *ReadOpChecksumInfoProto) Reset() {
 	*x = ReadOpChecksumInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[172]
+	mi := &file_hadoop_proto_msgTypes[190]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11860,7 +12976,7 @@ func (x *ReadOpChecksumInfoProto) String() string {
 func (*ReadOpChecksumInfoProto) ProtoMessage() {}
 
 func (x *ReadOpChecksumInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[172]
+	mi := &file_hadoop_proto_msgTypes[190]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11873,7 +12989,7 @@ func (x *ReadOpChecksumInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOpChecksumInfoProto.ProtoReflect.Descriptor instead.
 func (*ReadOpChecksumInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{172}
+	return file_hadoop_proto_rawDescGZIP(), []int{190}
 }
 
 func (x *ReadOpChecksumInfoProto) GetChecksum() *ChecksumProto {
@@ -11900,7 +13016,7 @@ type RecoverLeaseRequestProto struct {
 
 func (x *RecoverLeaseRequestProto) Reset() {
 	*x = RecoverLeaseRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[173]
+	mi := &file_hadoop_proto_msgTypes[191]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11912,7 +13028,7 @@ func (x *RecoverLeaseRequestProto) String() string {
 func (*RecoverLeaseRequestProto) ProtoMessage() {}
 
 func (x *RecoverLeaseRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[173]
+	mi := &file_hadoop_proto_msgTypes[191]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11925,7 +13041,7 @@ func (x *RecoverLeaseRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverLeaseRequestProto.ProtoReflect.Descriptor instead.
 func (*RecoverLeaseRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{173}
+	return file_hadoop_proto_rawDescGZIP(), []int{191}
 }
 
 func (x *RecoverLeaseRequestProto) GetSrc() string {
@@ -11951,7 +13067,7 @@ type RecoverLeaseResponseProto struct {
 
 func (x *RecoverLeaseResponseProto) Reset() {
 	*x = RecoverLeaseResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[174]
+	mi := &file_hadoop_proto_msgTypes[192]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -11963,7 +13079,7 @@ func (x *RecoverLeaseResponseProto) String() string {
 func (*RecoverLeaseResponseProto) ProtoMessage() {}
 
 func (x *RecoverLeaseResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[174]
+	mi := &file_hadoop_proto_msgTypes[192]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -11976,7 +13092,7 @@ func (x *RecoverLeaseResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverLeaseResponseProto.ProtoReflect.Descriptor instead.
 func (*RecoverLeaseResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{174}
+	return file_hadoop_proto_rawDescGZIP(), []int{192}
 }
 
 func (x *RecoverLeaseResponseProto) GetResult() bool {
@@ -11984,6 +13100,94 @@ func (x *RecoverLeaseResponseProto) GetResult() bool {
 		return *x.Result
 	}
 	return false
+}
+
+type ReencryptEncryptionZoneRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Action        *ReencryptActionProto  `protobuf:"varint,1,req,name=action,enum=avatarfs.hadoop.ReencryptActionProto" json:"action,omitempty"`
+	Zone          *string                `protobuf:"bytes,2,req,name=zone" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReencryptEncryptionZoneRequestProto) Reset() {
+	*x = ReencryptEncryptionZoneRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[193]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReencryptEncryptionZoneRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReencryptEncryptionZoneRequestProto) ProtoMessage() {}
+
+func (x *ReencryptEncryptionZoneRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[193]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReencryptEncryptionZoneRequestProto.ProtoReflect.Descriptor instead.
+func (*ReencryptEncryptionZoneRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{193}
+}
+
+func (x *ReencryptEncryptionZoneRequestProto) GetAction() ReencryptActionProto {
+	if x != nil && x.Action != nil {
+		return *x.Action
+	}
+	return ReencryptActionProto_CANCEL_REENCRYPT
+}
+
+func (x *ReencryptEncryptionZoneRequestProto) GetZone() string {
+	if x != nil && x.Zone != nil {
+		return *x.Zone
+	}
+	return ""
+}
+
+type ReencryptEncryptionZoneResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReencryptEncryptionZoneResponseProto) Reset() {
+	*x = ReencryptEncryptionZoneResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[194]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReencryptEncryptionZoneResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReencryptEncryptionZoneResponseProto) ProtoMessage() {}
+
+func (x *ReencryptEncryptionZoneResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[194]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReencryptEncryptionZoneResponseProto.ProtoReflect.Descriptor instead.
+func (*ReencryptEncryptionZoneResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{194}
 }
 
 type RefreshNodesRequestProto struct {
@@ -11994,7 +13198,7 @@ type RefreshNodesRequestProto struct {
 
 func (x *RefreshNodesRequestProto) Reset() {
 	*x = RefreshNodesRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[175]
+	mi := &file_hadoop_proto_msgTypes[195]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12006,7 +13210,7 @@ func (x *RefreshNodesRequestProto) String() string {
 func (*RefreshNodesRequestProto) ProtoMessage() {}
 
 func (x *RefreshNodesRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[175]
+	mi := &file_hadoop_proto_msgTypes[195]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12019,7 +13223,7 @@ func (x *RefreshNodesRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshNodesRequestProto.ProtoReflect.Descriptor instead.
 func (*RefreshNodesRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{175}
+	return file_hadoop_proto_rawDescGZIP(), []int{195}
 }
 
 type RefreshNodesResponseProto struct {
@@ -12030,7 +13234,7 @@ type RefreshNodesResponseProto struct {
 
 func (x *RefreshNodesResponseProto) Reset() {
 	*x = RefreshNodesResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[176]
+	mi := &file_hadoop_proto_msgTypes[196]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12042,7 +13246,7 @@ func (x *RefreshNodesResponseProto) String() string {
 func (*RefreshNodesResponseProto) ProtoMessage() {}
 
 func (x *RefreshNodesResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[176]
+	mi := &file_hadoop_proto_msgTypes[196]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12055,7 +13259,7 @@ func (x *RefreshNodesResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshNodesResponseProto.ProtoReflect.Descriptor instead.
 func (*RefreshNodesResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{176}
+	return file_hadoop_proto_rawDescGZIP(), []int{196}
 }
 
 type ReleaseShortCircuitAccessRequestProto struct {
@@ -12068,7 +13272,7 @@ type ReleaseShortCircuitAccessRequestProto struct {
 
 func (x *ReleaseShortCircuitAccessRequestProto) Reset() {
 	*x = ReleaseShortCircuitAccessRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[177]
+	mi := &file_hadoop_proto_msgTypes[197]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12080,7 +13284,7 @@ func (x *ReleaseShortCircuitAccessRequestProto) String() string {
 func (*ReleaseShortCircuitAccessRequestProto) ProtoMessage() {}
 
 func (x *ReleaseShortCircuitAccessRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[177]
+	mi := &file_hadoop_proto_msgTypes[197]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12093,7 +13297,7 @@ func (x *ReleaseShortCircuitAccessRequestProto) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ReleaseShortCircuitAccessRequestProto.ProtoReflect.Descriptor instead.
 func (*ReleaseShortCircuitAccessRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{177}
+	return file_hadoop_proto_rawDescGZIP(), []int{197}
 }
 
 func (x *ReleaseShortCircuitAccessRequestProto) GetSlotId() *ShortCircuitShmSlotProto {
@@ -12120,7 +13324,7 @@ type ReleaseShortCircuitAccessResponseProto struct {
 
 func (x *ReleaseShortCircuitAccessResponseProto) Reset() {
 	*x = ReleaseShortCircuitAccessResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[178]
+	mi := &file_hadoop_proto_msgTypes[198]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12132,7 +13336,7 @@ func (x *ReleaseShortCircuitAccessResponseProto) String() string {
 func (*ReleaseShortCircuitAccessResponseProto) ProtoMessage() {}
 
 func (x *ReleaseShortCircuitAccessResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[178]
+	mi := &file_hadoop_proto_msgTypes[198]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12145,7 +13349,7 @@ func (x *ReleaseShortCircuitAccessResponseProto) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use ReleaseShortCircuitAccessResponseProto.ProtoReflect.Descriptor instead.
 func (*ReleaseShortCircuitAccessResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{178}
+	return file_hadoop_proto_rawDescGZIP(), []int{198}
 }
 
 func (x *ReleaseShortCircuitAccessResponseProto) GetStatus() Status {
@@ -12172,7 +13376,7 @@ type RemoteExceptionProto struct {
 
 func (x *RemoteExceptionProto) Reset() {
 	*x = RemoteExceptionProto{}
-	mi := &file_hadoop_proto_msgTypes[179]
+	mi := &file_hadoop_proto_msgTypes[199]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12184,7 +13388,7 @@ func (x *RemoteExceptionProto) String() string {
 func (*RemoteExceptionProto) ProtoMessage() {}
 
 func (x *RemoteExceptionProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[179]
+	mi := &file_hadoop_proto_msgTypes[199]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12197,7 +13401,7 @@ func (x *RemoteExceptionProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteExceptionProto.ProtoReflect.Descriptor instead.
 func (*RemoteExceptionProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{179}
+	return file_hadoop_proto_rawDescGZIP(), []int{199}
 }
 
 func (x *RemoteExceptionProto) GetClassName() string {
@@ -12214,6 +13418,174 @@ func (x *RemoteExceptionProto) GetMessage() string {
 	return ""
 }
 
+type RemoveAclEntriesRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	AclSpec       []*AclEntryProto       `protobuf:"bytes,2,rep,name=aclSpec" json:"aclSpec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAclEntriesRequestProto) Reset() {
+	*x = RemoveAclEntriesRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[200]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAclEntriesRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAclEntriesRequestProto) ProtoMessage() {}
+
+func (x *RemoveAclEntriesRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[200]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAclEntriesRequestProto.ProtoReflect.Descriptor instead.
+func (*RemoveAclEntriesRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{200}
+}
+
+func (x *RemoveAclEntriesRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *RemoveAclEntriesRequestProto) GetAclSpec() []*AclEntryProto {
+	if x != nil {
+		return x.AclSpec
+	}
+	return nil
+}
+
+type RemoveAclEntriesResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAclEntriesResponseProto) Reset() {
+	*x = RemoveAclEntriesResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[201]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAclEntriesResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAclEntriesResponseProto) ProtoMessage() {}
+
+func (x *RemoveAclEntriesResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[201]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAclEntriesResponseProto.ProtoReflect.Descriptor instead.
+func (*RemoveAclEntriesResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{201}
+}
+
+type RemoveAclRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAclRequestProto) Reset() {
+	*x = RemoveAclRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[202]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAclRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAclRequestProto) ProtoMessage() {}
+
+func (x *RemoveAclRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[202]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAclRequestProto.ProtoReflect.Descriptor instead.
+func (*RemoveAclRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{202}
+}
+
+func (x *RemoveAclRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+type RemoveAclResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAclResponseProto) Reset() {
+	*x = RemoveAclResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[203]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAclResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAclResponseProto) ProtoMessage() {}
+
+func (x *RemoveAclResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[203]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAclResponseProto.ProtoReflect.Descriptor instead.
+func (*RemoveAclResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{203}
+}
+
 type RemoveCacheDirectiveRequestProto struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            *int64                 `protobuf:"varint,1,req,name=id" json:"id,omitempty"`
@@ -12223,7 +13595,7 @@ type RemoveCacheDirectiveRequestProto struct {
 
 func (x *RemoveCacheDirectiveRequestProto) Reset() {
 	*x = RemoveCacheDirectiveRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[180]
+	mi := &file_hadoop_proto_msgTypes[204]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12235,7 +13607,7 @@ func (x *RemoveCacheDirectiveRequestProto) String() string {
 func (*RemoveCacheDirectiveRequestProto) ProtoMessage() {}
 
 func (x *RemoveCacheDirectiveRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[180]
+	mi := &file_hadoop_proto_msgTypes[204]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12248,7 +13620,7 @@ func (x *RemoveCacheDirectiveRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCacheDirectiveRequestProto.ProtoReflect.Descriptor instead.
 func (*RemoveCacheDirectiveRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{180}
+	return file_hadoop_proto_rawDescGZIP(), []int{204}
 }
 
 func (x *RemoveCacheDirectiveRequestProto) GetId() int64 {
@@ -12266,7 +13638,7 @@ type RemoveCacheDirectiveResponseProto struct {
 
 func (x *RemoveCacheDirectiveResponseProto) Reset() {
 	*x = RemoveCacheDirectiveResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[181]
+	mi := &file_hadoop_proto_msgTypes[205]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12278,7 +13650,7 @@ func (x *RemoveCacheDirectiveResponseProto) String() string {
 func (*RemoveCacheDirectiveResponseProto) ProtoMessage() {}
 
 func (x *RemoveCacheDirectiveResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[181]
+	mi := &file_hadoop_proto_msgTypes[205]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12291,7 +13663,7 @@ func (x *RemoveCacheDirectiveResponseProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RemoveCacheDirectiveResponseProto.ProtoReflect.Descriptor instead.
 func (*RemoveCacheDirectiveResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{181}
+	return file_hadoop_proto_rawDescGZIP(), []int{205}
 }
 
 type RemoveCachePoolRequestProto struct {
@@ -12303,7 +13675,7 @@ type RemoveCachePoolRequestProto struct {
 
 func (x *RemoveCachePoolRequestProto) Reset() {
 	*x = RemoveCachePoolRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[182]
+	mi := &file_hadoop_proto_msgTypes[206]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12315,7 +13687,7 @@ func (x *RemoveCachePoolRequestProto) String() string {
 func (*RemoveCachePoolRequestProto) ProtoMessage() {}
 
 func (x *RemoveCachePoolRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[182]
+	mi := &file_hadoop_proto_msgTypes[206]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12328,7 +13700,7 @@ func (x *RemoveCachePoolRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCachePoolRequestProto.ProtoReflect.Descriptor instead.
 func (*RemoveCachePoolRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{182}
+	return file_hadoop_proto_rawDescGZIP(), []int{206}
 }
 
 func (x *RemoveCachePoolRequestProto) GetPoolName() string {
@@ -12346,7 +13718,7 @@ type RemoveCachePoolResponseProto struct {
 
 func (x *RemoveCachePoolResponseProto) Reset() {
 	*x = RemoveCachePoolResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[183]
+	mi := &file_hadoop_proto_msgTypes[207]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12358,7 +13730,7 @@ func (x *RemoveCachePoolResponseProto) String() string {
 func (*RemoveCachePoolResponseProto) ProtoMessage() {}
 
 func (x *RemoveCachePoolResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[183]
+	mi := &file_hadoop_proto_msgTypes[207]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12371,7 +13743,175 @@ func (x *RemoveCachePoolResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveCachePoolResponseProto.ProtoReflect.Descriptor instead.
 func (*RemoveCachePoolResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{183}
+	return file_hadoop_proto_rawDescGZIP(), []int{207}
+}
+
+type RemoveDefaultAclRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveDefaultAclRequestProto) Reset() {
+	*x = RemoveDefaultAclRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[208]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveDefaultAclRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveDefaultAclRequestProto) ProtoMessage() {}
+
+func (x *RemoveDefaultAclRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[208]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveDefaultAclRequestProto.ProtoReflect.Descriptor instead.
+func (*RemoveDefaultAclRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{208}
+}
+
+func (x *RemoveDefaultAclRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+type RemoveDefaultAclResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveDefaultAclResponseProto) Reset() {
+	*x = RemoveDefaultAclResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[209]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveDefaultAclResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveDefaultAclResponseProto) ProtoMessage() {}
+
+func (x *RemoveDefaultAclResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[209]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveDefaultAclResponseProto.ProtoReflect.Descriptor instead.
+func (*RemoveDefaultAclResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{209}
+}
+
+type RemoveXAttrRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	XAttr         *XAttrProto            `protobuf:"bytes,2,opt,name=xAttr" json:"xAttr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveXAttrRequestProto) Reset() {
+	*x = RemoveXAttrRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[210]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveXAttrRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveXAttrRequestProto) ProtoMessage() {}
+
+func (x *RemoveXAttrRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[210]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveXAttrRequestProto.ProtoReflect.Descriptor instead.
+func (*RemoveXAttrRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{210}
+}
+
+func (x *RemoveXAttrRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *RemoveXAttrRequestProto) GetXAttr() *XAttrProto {
+	if x != nil {
+		return x.XAttr
+	}
+	return nil
+}
+
+type RemoveXAttrResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveXAttrResponseProto) Reset() {
+	*x = RemoveXAttrResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[211]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveXAttrResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveXAttrResponseProto) ProtoMessage() {}
+
+func (x *RemoveXAttrResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[211]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveXAttrResponseProto.ProtoReflect.Descriptor instead.
+func (*RemoveXAttrResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{211}
 }
 
 type Rename2RequestProto struct {
@@ -12386,7 +13926,7 @@ type Rename2RequestProto struct {
 
 func (x *Rename2RequestProto) Reset() {
 	*x = Rename2RequestProto{}
-	mi := &file_hadoop_proto_msgTypes[184]
+	mi := &file_hadoop_proto_msgTypes[212]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12398,7 +13938,7 @@ func (x *Rename2RequestProto) String() string {
 func (*Rename2RequestProto) ProtoMessage() {}
 
 func (x *Rename2RequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[184]
+	mi := &file_hadoop_proto_msgTypes[212]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12411,7 +13951,7 @@ func (x *Rename2RequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rename2RequestProto.ProtoReflect.Descriptor instead.
 func (*Rename2RequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{184}
+	return file_hadoop_proto_rawDescGZIP(), []int{212}
 }
 
 func (x *Rename2RequestProto) GetSrc() string {
@@ -12450,7 +13990,7 @@ type Rename2ResponseProto struct {
 
 func (x *Rename2ResponseProto) Reset() {
 	*x = Rename2ResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[185]
+	mi := &file_hadoop_proto_msgTypes[213]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12462,7 +14002,7 @@ func (x *Rename2ResponseProto) String() string {
 func (*Rename2ResponseProto) ProtoMessage() {}
 
 func (x *Rename2ResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[185]
+	mi := &file_hadoop_proto_msgTypes[213]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12475,7 +14015,7 @@ func (x *Rename2ResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rename2ResponseProto.ProtoReflect.Descriptor instead.
 func (*Rename2ResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{185}
+	return file_hadoop_proto_rawDescGZIP(), []int{213}
 }
 
 type RenameRequestProto struct {
@@ -12488,7 +14028,7 @@ type RenameRequestProto struct {
 
 func (x *RenameRequestProto) Reset() {
 	*x = RenameRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[186]
+	mi := &file_hadoop_proto_msgTypes[214]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12500,7 +14040,7 @@ func (x *RenameRequestProto) String() string {
 func (*RenameRequestProto) ProtoMessage() {}
 
 func (x *RenameRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[186]
+	mi := &file_hadoop_proto_msgTypes[214]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12513,7 +14053,7 @@ func (x *RenameRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequestProto.ProtoReflect.Descriptor instead.
 func (*RenameRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{186}
+	return file_hadoop_proto_rawDescGZIP(), []int{214}
 }
 
 func (x *RenameRequestProto) GetSrc() string {
@@ -12539,7 +14079,7 @@ type RenameResponseProto struct {
 
 func (x *RenameResponseProto) Reset() {
 	*x = RenameResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[187]
+	mi := &file_hadoop_proto_msgTypes[215]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12551,7 +14091,7 @@ func (x *RenameResponseProto) String() string {
 func (*RenameResponseProto) ProtoMessage() {}
 
 func (x *RenameResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[187]
+	mi := &file_hadoop_proto_msgTypes[215]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12564,7 +14104,7 @@ func (x *RenameResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameResponseProto.ProtoReflect.Descriptor instead.
 func (*RenameResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{187}
+	return file_hadoop_proto_rawDescGZIP(), []int{215}
 }
 
 func (x *RenameResponseProto) GetResult() bool {
@@ -12585,7 +14125,7 @@ type RenameSnapshotRequestProto struct {
 
 func (x *RenameSnapshotRequestProto) Reset() {
 	*x = RenameSnapshotRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[188]
+	mi := &file_hadoop_proto_msgTypes[216]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12597,7 +14137,7 @@ func (x *RenameSnapshotRequestProto) String() string {
 func (*RenameSnapshotRequestProto) ProtoMessage() {}
 
 func (x *RenameSnapshotRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[188]
+	mi := &file_hadoop_proto_msgTypes[216]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12610,7 +14150,7 @@ func (x *RenameSnapshotRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSnapshotRequestProto.ProtoReflect.Descriptor instead.
 func (*RenameSnapshotRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{188}
+	return file_hadoop_proto_rawDescGZIP(), []int{216}
 }
 
 func (x *RenameSnapshotRequestProto) GetSnapshotRoot() string {
@@ -12642,7 +14182,7 @@ type RenameSnapshotResponseProto struct {
 
 func (x *RenameSnapshotResponseProto) Reset() {
 	*x = RenameSnapshotResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[189]
+	mi := &file_hadoop_proto_msgTypes[217]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12654,7 +14194,7 @@ func (x *RenameSnapshotResponseProto) String() string {
 func (*RenameSnapshotResponseProto) ProtoMessage() {}
 
 func (x *RenameSnapshotResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[189]
+	mi := &file_hadoop_proto_msgTypes[217]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12667,7 +14207,7 @@ func (x *RenameSnapshotResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSnapshotResponseProto.ProtoReflect.Descriptor instead.
 func (*RenameSnapshotResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{189}
+	return file_hadoop_proto_rawDescGZIP(), []int{217}
 }
 
 type RenewLeaseRequestProto struct {
@@ -12679,7 +14219,7 @@ type RenewLeaseRequestProto struct {
 
 func (x *RenewLeaseRequestProto) Reset() {
 	*x = RenewLeaseRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[190]
+	mi := &file_hadoop_proto_msgTypes[218]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12691,7 +14231,7 @@ func (x *RenewLeaseRequestProto) String() string {
 func (*RenewLeaseRequestProto) ProtoMessage() {}
 
 func (x *RenewLeaseRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[190]
+	mi := &file_hadoop_proto_msgTypes[218]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12704,7 +14244,7 @@ func (x *RenewLeaseRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequestProto.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{190}
+	return file_hadoop_proto_rawDescGZIP(), []int{218}
 }
 
 func (x *RenewLeaseRequestProto) GetClientName() string {
@@ -12722,7 +14262,7 @@ type RenewLeaseResponseProto struct {
 
 func (x *RenewLeaseResponseProto) Reset() {
 	*x = RenewLeaseResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[191]
+	mi := &file_hadoop_proto_msgTypes[219]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12734,7 +14274,7 @@ func (x *RenewLeaseResponseProto) String() string {
 func (*RenewLeaseResponseProto) ProtoMessage() {}
 
 func (x *RenewLeaseResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[191]
+	mi := &file_hadoop_proto_msgTypes[219]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12747,7 +14287,7 @@ func (x *RenewLeaseResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponseProto.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{191}
+	return file_hadoop_proto_rawDescGZIP(), []int{219}
 }
 
 type ReportBadBlocksRequestProto struct {
@@ -12759,7 +14299,7 @@ type ReportBadBlocksRequestProto struct {
 
 func (x *ReportBadBlocksRequestProto) Reset() {
 	*x = ReportBadBlocksRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[192]
+	mi := &file_hadoop_proto_msgTypes[220]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12771,7 +14311,7 @@ func (x *ReportBadBlocksRequestProto) String() string {
 func (*ReportBadBlocksRequestProto) ProtoMessage() {}
 
 func (x *ReportBadBlocksRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[192]
+	mi := &file_hadoop_proto_msgTypes[220]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12784,7 +14324,7 @@ func (x *ReportBadBlocksRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBadBlocksRequestProto.ProtoReflect.Descriptor instead.
 func (*ReportBadBlocksRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{192}
+	return file_hadoop_proto_rawDescGZIP(), []int{220}
 }
 
 func (x *ReportBadBlocksRequestProto) GetBlocks() []*LocatedBlockProto {
@@ -12802,7 +14342,7 @@ type ReportBadBlocksResponseProto struct {
 
 func (x *ReportBadBlocksResponseProto) Reset() {
 	*x = ReportBadBlocksResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[193]
+	mi := &file_hadoop_proto_msgTypes[221]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12814,7 +14354,7 @@ func (x *ReportBadBlocksResponseProto) String() string {
 func (*ReportBadBlocksResponseProto) ProtoMessage() {}
 
 func (x *ReportBadBlocksResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[193]
+	mi := &file_hadoop_proto_msgTypes[221]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12827,7 +14367,7 @@ func (x *ReportBadBlocksResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBadBlocksResponseProto.ProtoReflect.Descriptor instead.
 func (*ReportBadBlocksResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{193}
+	return file_hadoop_proto_rawDescGZIP(), []int{221}
 }
 
 type RequestHeaderProto struct {
@@ -12841,7 +14381,7 @@ type RequestHeaderProto struct {
 
 func (x *RequestHeaderProto) Reset() {
 	*x = RequestHeaderProto{}
-	mi := &file_hadoop_proto_msgTypes[194]
+	mi := &file_hadoop_proto_msgTypes[222]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12853,7 +14393,7 @@ func (x *RequestHeaderProto) String() string {
 func (*RequestHeaderProto) ProtoMessage() {}
 
 func (x *RequestHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[194]
+	mi := &file_hadoop_proto_msgTypes[222]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12866,7 +14406,7 @@ func (x *RequestHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestHeaderProto.ProtoReflect.Descriptor instead.
 func (*RequestHeaderProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{194}
+	return file_hadoop_proto_rawDescGZIP(), []int{222}
 }
 
 func (x *RequestHeaderProto) GetMethodName() string {
@@ -12899,7 +14439,7 @@ type RestoreFailedStorageRequestProto struct {
 
 func (x *RestoreFailedStorageRequestProto) Reset() {
 	*x = RestoreFailedStorageRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[195]
+	mi := &file_hadoop_proto_msgTypes[223]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12911,7 +14451,7 @@ func (x *RestoreFailedStorageRequestProto) String() string {
 func (*RestoreFailedStorageRequestProto) ProtoMessage() {}
 
 func (x *RestoreFailedStorageRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[195]
+	mi := &file_hadoop_proto_msgTypes[223]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12924,7 +14464,7 @@ func (x *RestoreFailedStorageRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreFailedStorageRequestProto.ProtoReflect.Descriptor instead.
 func (*RestoreFailedStorageRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{195}
+	return file_hadoop_proto_rawDescGZIP(), []int{223}
 }
 
 func (x *RestoreFailedStorageRequestProto) GetArg() string {
@@ -12943,7 +14483,7 @@ type RestoreFailedStorageResponseProto struct {
 
 func (x *RestoreFailedStorageResponseProto) Reset() {
 	*x = RestoreFailedStorageResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[196]
+	mi := &file_hadoop_proto_msgTypes[224]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12955,7 +14495,7 @@ func (x *RestoreFailedStorageResponseProto) String() string {
 func (*RestoreFailedStorageResponseProto) ProtoMessage() {}
 
 func (x *RestoreFailedStorageResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[196]
+	mi := &file_hadoop_proto_msgTypes[224]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -12968,7 +14508,7 @@ func (x *RestoreFailedStorageResponseProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RestoreFailedStorageResponseProto.ProtoReflect.Descriptor instead.
 func (*RestoreFailedStorageResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{196}
+	return file_hadoop_proto_rawDescGZIP(), []int{224}
 }
 
 func (x *RestoreFailedStorageResponseProto) GetResult() bool {
@@ -12986,7 +14526,7 @@ type RollEditsRequestProto struct {
 
 func (x *RollEditsRequestProto) Reset() {
 	*x = RollEditsRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[197]
+	mi := &file_hadoop_proto_msgTypes[225]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -12998,7 +14538,7 @@ func (x *RollEditsRequestProto) String() string {
 func (*RollEditsRequestProto) ProtoMessage() {}
 
 func (x *RollEditsRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[197]
+	mi := &file_hadoop_proto_msgTypes[225]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13011,7 +14551,7 @@ func (x *RollEditsRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollEditsRequestProto.ProtoReflect.Descriptor instead.
 func (*RollEditsRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{197}
+	return file_hadoop_proto_rawDescGZIP(), []int{225}
 }
 
 type RollEditsResponseProto struct {
@@ -13023,7 +14563,7 @@ type RollEditsResponseProto struct {
 
 func (x *RollEditsResponseProto) Reset() {
 	*x = RollEditsResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[198]
+	mi := &file_hadoop_proto_msgTypes[226]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13035,7 +14575,7 @@ func (x *RollEditsResponseProto) String() string {
 func (*RollEditsResponseProto) ProtoMessage() {}
 
 func (x *RollEditsResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[198]
+	mi := &file_hadoop_proto_msgTypes[226]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13048,7 +14588,7 @@ func (x *RollEditsResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollEditsResponseProto.ProtoReflect.Descriptor instead.
 func (*RollEditsResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{198}
+	return file_hadoop_proto_rawDescGZIP(), []int{226}
 }
 
 func (x *RollEditsResponseProto) GetNewSegmentTxId() uint64 {
@@ -13070,7 +14610,7 @@ type RollingUpgradeInfoProto struct {
 
 func (x *RollingUpgradeInfoProto) Reset() {
 	*x = RollingUpgradeInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[199]
+	mi := &file_hadoop_proto_msgTypes[227]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13082,7 +14622,7 @@ func (x *RollingUpgradeInfoProto) String() string {
 func (*RollingUpgradeInfoProto) ProtoMessage() {}
 
 func (x *RollingUpgradeInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[199]
+	mi := &file_hadoop_proto_msgTypes[227]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13095,7 +14635,7 @@ func (x *RollingUpgradeInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollingUpgradeInfoProto.ProtoReflect.Descriptor instead.
 func (*RollingUpgradeInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{199}
+	return file_hadoop_proto_rawDescGZIP(), []int{227}
 }
 
 func (x *RollingUpgradeInfoProto) GetStatus() *RollingUpgradeStatusProto {
@@ -13135,7 +14675,7 @@ type RollingUpgradeRequestProto struct {
 
 func (x *RollingUpgradeRequestProto) Reset() {
 	*x = RollingUpgradeRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[200]
+	mi := &file_hadoop_proto_msgTypes[228]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13147,7 +14687,7 @@ func (x *RollingUpgradeRequestProto) String() string {
 func (*RollingUpgradeRequestProto) ProtoMessage() {}
 
 func (x *RollingUpgradeRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[200]
+	mi := &file_hadoop_proto_msgTypes[228]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13160,7 +14700,7 @@ func (x *RollingUpgradeRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollingUpgradeRequestProto.ProtoReflect.Descriptor instead.
 func (*RollingUpgradeRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{200}
+	return file_hadoop_proto_rawDescGZIP(), []int{228}
 }
 
 func (x *RollingUpgradeRequestProto) GetAction() RollingUpgradeActionProto {
@@ -13179,7 +14719,7 @@ type RollingUpgradeResponseProto struct {
 
 func (x *RollingUpgradeResponseProto) Reset() {
 	*x = RollingUpgradeResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[201]
+	mi := &file_hadoop_proto_msgTypes[229]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13191,7 +14731,7 @@ func (x *RollingUpgradeResponseProto) String() string {
 func (*RollingUpgradeResponseProto) ProtoMessage() {}
 
 func (x *RollingUpgradeResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[201]
+	mi := &file_hadoop_proto_msgTypes[229]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13204,7 +14744,7 @@ func (x *RollingUpgradeResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollingUpgradeResponseProto.ProtoReflect.Descriptor instead.
 func (*RollingUpgradeResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{201}
+	return file_hadoop_proto_rawDescGZIP(), []int{229}
 }
 
 func (x *RollingUpgradeResponseProto) GetRollingUpgradeInfo() *RollingUpgradeInfoProto {
@@ -13229,7 +14769,7 @@ const (
 
 func (x *RollingUpgradeStatusProto) Reset() {
 	*x = RollingUpgradeStatusProto{}
-	mi := &file_hadoop_proto_msgTypes[202]
+	mi := &file_hadoop_proto_msgTypes[230]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13241,7 +14781,7 @@ func (x *RollingUpgradeStatusProto) String() string {
 func (*RollingUpgradeStatusProto) ProtoMessage() {}
 
 func (x *RollingUpgradeStatusProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[202]
+	mi := &file_hadoop_proto_msgTypes[230]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13254,7 +14794,7 @@ func (x *RollingUpgradeStatusProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollingUpgradeStatusProto.ProtoReflect.Descriptor instead.
 func (*RollingUpgradeStatusProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{202}
+	return file_hadoop_proto_rawDescGZIP(), []int{230}
 }
 
 func (x *RollingUpgradeStatusProto) GetBlockPoolId() string {
@@ -13292,7 +14832,7 @@ const (
 
 func (x *RpcRequestHeaderProto) Reset() {
 	*x = RpcRequestHeaderProto{}
-	mi := &file_hadoop_proto_msgTypes[203]
+	mi := &file_hadoop_proto_msgTypes[231]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13304,7 +14844,7 @@ func (x *RpcRequestHeaderProto) String() string {
 func (*RpcRequestHeaderProto) ProtoMessage() {}
 
 func (x *RpcRequestHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[203]
+	mi := &file_hadoop_proto_msgTypes[231]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13317,7 +14857,7 @@ func (x *RpcRequestHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcRequestHeaderProto.ProtoReflect.Descriptor instead.
 func (*RpcRequestHeaderProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{203}
+	return file_hadoop_proto_rawDescGZIP(), []int{231}
 }
 
 func (x *RpcRequestHeaderProto) GetRpcKind() RpcKindProto {
@@ -13398,7 +14938,7 @@ const (
 
 func (x *RpcResponseHeaderProto) Reset() {
 	*x = RpcResponseHeaderProto{}
-	mi := &file_hadoop_proto_msgTypes[204]
+	mi := &file_hadoop_proto_msgTypes[232]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13410,7 +14950,7 @@ func (x *RpcResponseHeaderProto) String() string {
 func (*RpcResponseHeaderProto) ProtoMessage() {}
 
 func (x *RpcResponseHeaderProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[204]
+	mi := &file_hadoop_proto_msgTypes[232]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13423,7 +14963,7 @@ func (x *RpcResponseHeaderProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcResponseHeaderProto.ProtoReflect.Descriptor instead.
 func (*RpcResponseHeaderProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{204}
+	return file_hadoop_proto_rawDescGZIP(), []int{232}
 }
 
 func (x *RpcResponseHeaderProto) GetCallId() uint32 {
@@ -13501,7 +15041,7 @@ type RpcSaslProto struct {
 
 func (x *RpcSaslProto) Reset() {
 	*x = RpcSaslProto{}
-	mi := &file_hadoop_proto_msgTypes[205]
+	mi := &file_hadoop_proto_msgTypes[233]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13513,7 +15053,7 @@ func (x *RpcSaslProto) String() string {
 func (*RpcSaslProto) ProtoMessage() {}
 
 func (x *RpcSaslProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[205]
+	mi := &file_hadoop_proto_msgTypes[233]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13526,7 +15066,7 @@ func (x *RpcSaslProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcSaslProto.ProtoReflect.Descriptor instead.
 func (*RpcSaslProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{205}
+	return file_hadoop_proto_rawDescGZIP(), []int{233}
 }
 
 func (x *RpcSaslProto) GetVersion() uint32 {
@@ -13566,7 +15106,7 @@ type SatisfyStoragePolicyRequestProto struct {
 
 func (x *SatisfyStoragePolicyRequestProto) Reset() {
 	*x = SatisfyStoragePolicyRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[206]
+	mi := &file_hadoop_proto_msgTypes[234]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13578,7 +15118,7 @@ func (x *SatisfyStoragePolicyRequestProto) String() string {
 func (*SatisfyStoragePolicyRequestProto) ProtoMessage() {}
 
 func (x *SatisfyStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[206]
+	mi := &file_hadoop_proto_msgTypes[234]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13591,7 +15131,7 @@ func (x *SatisfyStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SatisfyStoragePolicyRequestProto.ProtoReflect.Descriptor instead.
 func (*SatisfyStoragePolicyRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{206}
+	return file_hadoop_proto_rawDescGZIP(), []int{234}
 }
 
 func (x *SatisfyStoragePolicyRequestProto) GetSrc() string {
@@ -13609,7 +15149,7 @@ type SatisfyStoragePolicyResponseProto struct {
 
 func (x *SatisfyStoragePolicyResponseProto) Reset() {
 	*x = SatisfyStoragePolicyResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[207]
+	mi := &file_hadoop_proto_msgTypes[235]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13621,7 +15161,7 @@ func (x *SatisfyStoragePolicyResponseProto) String() string {
 func (*SatisfyStoragePolicyResponseProto) ProtoMessage() {}
 
 func (x *SatisfyStoragePolicyResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[207]
+	mi := &file_hadoop_proto_msgTypes[235]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13634,7 +15174,7 @@ func (x *SatisfyStoragePolicyResponseProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use SatisfyStoragePolicyResponseProto.ProtoReflect.Descriptor instead.
 func (*SatisfyStoragePolicyResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{207}
+	return file_hadoop_proto_rawDescGZIP(), []int{235}
 }
 
 type SaveNamespaceRequestProto struct {
@@ -13653,7 +15193,7 @@ const (
 
 func (x *SaveNamespaceRequestProto) Reset() {
 	*x = SaveNamespaceRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[208]
+	mi := &file_hadoop_proto_msgTypes[236]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13665,7 +15205,7 @@ func (x *SaveNamespaceRequestProto) String() string {
 func (*SaveNamespaceRequestProto) ProtoMessage() {}
 
 func (x *SaveNamespaceRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[208]
+	mi := &file_hadoop_proto_msgTypes[236]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13678,7 +15218,7 @@ func (x *SaveNamespaceRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveNamespaceRequestProto.ProtoReflect.Descriptor instead.
 func (*SaveNamespaceRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{208}
+	return file_hadoop_proto_rawDescGZIP(), []int{236}
 }
 
 func (x *SaveNamespaceRequestProto) GetTimeWindow() uint64 {
@@ -13709,7 +15249,7 @@ const (
 
 func (x *SaveNamespaceResponseProto) Reset() {
 	*x = SaveNamespaceResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[209]
+	mi := &file_hadoop_proto_msgTypes[237]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13721,7 +15261,7 @@ func (x *SaveNamespaceResponseProto) String() string {
 func (*SaveNamespaceResponseProto) ProtoMessage() {}
 
 func (x *SaveNamespaceResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[209]
+	mi := &file_hadoop_proto_msgTypes[237]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13734,7 +15274,7 @@ func (x *SaveNamespaceResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SaveNamespaceResponseProto.ProtoReflect.Descriptor instead.
 func (*SaveNamespaceResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{209}
+	return file_hadoop_proto_rawDescGZIP(), []int{237}
 }
 
 func (x *SaveNamespaceResponseProto) GetSaved() bool {
@@ -13742,6 +15282,94 @@ func (x *SaveNamespaceResponseProto) GetSaved() bool {
 		return *x.Saved
 	}
 	return Default_SaveNamespaceResponseProto_Saved
+}
+
+type SetAclRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	AclSpec       []*AclEntryProto       `protobuf:"bytes,2,rep,name=aclSpec" json:"aclSpec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAclRequestProto) Reset() {
+	*x = SetAclRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[238]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAclRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAclRequestProto) ProtoMessage() {}
+
+func (x *SetAclRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[238]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAclRequestProto.ProtoReflect.Descriptor instead.
+func (*SetAclRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{238}
+}
+
+func (x *SetAclRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *SetAclRequestProto) GetAclSpec() []*AclEntryProto {
+	if x != nil {
+		return x.AclSpec
+	}
+	return nil
+}
+
+type SetAclResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAclResponseProto) Reset() {
+	*x = SetAclResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[239]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAclResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAclResponseProto) ProtoMessage() {}
+
+func (x *SetAclResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[239]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAclResponseProto.ProtoReflect.Descriptor instead.
+func (*SetAclResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{239}
 }
 
 type SetBalancerBandwidthRequestProto struct {
@@ -13753,7 +15381,7 @@ type SetBalancerBandwidthRequestProto struct {
 
 func (x *SetBalancerBandwidthRequestProto) Reset() {
 	*x = SetBalancerBandwidthRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[210]
+	mi := &file_hadoop_proto_msgTypes[240]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13765,7 +15393,7 @@ func (x *SetBalancerBandwidthRequestProto) String() string {
 func (*SetBalancerBandwidthRequestProto) ProtoMessage() {}
 
 func (x *SetBalancerBandwidthRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[210]
+	mi := &file_hadoop_proto_msgTypes[240]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13778,7 +15406,7 @@ func (x *SetBalancerBandwidthRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBalancerBandwidthRequestProto.ProtoReflect.Descriptor instead.
 func (*SetBalancerBandwidthRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{210}
+	return file_hadoop_proto_rawDescGZIP(), []int{240}
 }
 
 func (x *SetBalancerBandwidthRequestProto) GetBandwidth() int64 {
@@ -13796,7 +15424,7 @@ type SetBalancerBandwidthResponseProto struct {
 
 func (x *SetBalancerBandwidthResponseProto) Reset() {
 	*x = SetBalancerBandwidthResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[211]
+	mi := &file_hadoop_proto_msgTypes[241]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13808,7 +15436,7 @@ func (x *SetBalancerBandwidthResponseProto) String() string {
 func (*SetBalancerBandwidthResponseProto) ProtoMessage() {}
 
 func (x *SetBalancerBandwidthResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[211]
+	mi := &file_hadoop_proto_msgTypes[241]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13821,7 +15449,7 @@ func (x *SetBalancerBandwidthResponseProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use SetBalancerBandwidthResponseProto.ProtoReflect.Descriptor instead.
 func (*SetBalancerBandwidthResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{211}
+	return file_hadoop_proto_rawDescGZIP(), []int{241}
 }
 
 type SetOwnerRequestProto struct {
@@ -13835,7 +15463,7 @@ type SetOwnerRequestProto struct {
 
 func (x *SetOwnerRequestProto) Reset() {
 	*x = SetOwnerRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[212]
+	mi := &file_hadoop_proto_msgTypes[242]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13847,7 +15475,7 @@ func (x *SetOwnerRequestProto) String() string {
 func (*SetOwnerRequestProto) ProtoMessage() {}
 
 func (x *SetOwnerRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[212]
+	mi := &file_hadoop_proto_msgTypes[242]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13860,7 +15488,7 @@ func (x *SetOwnerRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOwnerRequestProto.ProtoReflect.Descriptor instead.
 func (*SetOwnerRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{212}
+	return file_hadoop_proto_rawDescGZIP(), []int{242}
 }
 
 func (x *SetOwnerRequestProto) GetSrc() string {
@@ -13892,7 +15520,7 @@ type SetOwnerResponseProto struct {
 
 func (x *SetOwnerResponseProto) Reset() {
 	*x = SetOwnerResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[213]
+	mi := &file_hadoop_proto_msgTypes[243]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13904,7 +15532,7 @@ func (x *SetOwnerResponseProto) String() string {
 func (*SetOwnerResponseProto) ProtoMessage() {}
 
 func (x *SetOwnerResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[213]
+	mi := &file_hadoop_proto_msgTypes[243]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13917,7 +15545,7 @@ func (x *SetOwnerResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOwnerResponseProto.ProtoReflect.Descriptor instead.
 func (*SetOwnerResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{213}
+	return file_hadoop_proto_rawDescGZIP(), []int{243}
 }
 
 type SetPermissionRequestProto struct {
@@ -13930,7 +15558,7 @@ type SetPermissionRequestProto struct {
 
 func (x *SetPermissionRequestProto) Reset() {
 	*x = SetPermissionRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[214]
+	mi := &file_hadoop_proto_msgTypes[244]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13942,7 +15570,7 @@ func (x *SetPermissionRequestProto) String() string {
 func (*SetPermissionRequestProto) ProtoMessage() {}
 
 func (x *SetPermissionRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[214]
+	mi := &file_hadoop_proto_msgTypes[244]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -13955,7 +15583,7 @@ func (x *SetPermissionRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPermissionRequestProto.ProtoReflect.Descriptor instead.
 func (*SetPermissionRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{214}
+	return file_hadoop_proto_rawDescGZIP(), []int{244}
 }
 
 func (x *SetPermissionRequestProto) GetSrc() string {
@@ -13980,7 +15608,7 @@ type SetPermissionResponseProto struct {
 
 func (x *SetPermissionResponseProto) Reset() {
 	*x = SetPermissionResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[215]
+	mi := &file_hadoop_proto_msgTypes[245]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -13992,7 +15620,7 @@ func (x *SetPermissionResponseProto) String() string {
 func (*SetPermissionResponseProto) ProtoMessage() {}
 
 func (x *SetPermissionResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[215]
+	mi := &file_hadoop_proto_msgTypes[245]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14005,7 +15633,7 @@ func (x *SetPermissionResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPermissionResponseProto.ProtoReflect.Descriptor instead.
 func (*SetPermissionResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{215}
+	return file_hadoop_proto_rawDescGZIP(), []int{245}
 }
 
 type SetQuotaRequestProto struct {
@@ -14020,7 +15648,7 @@ type SetQuotaRequestProto struct {
 
 func (x *SetQuotaRequestProto) Reset() {
 	*x = SetQuotaRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[216]
+	mi := &file_hadoop_proto_msgTypes[246]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14032,7 +15660,7 @@ func (x *SetQuotaRequestProto) String() string {
 func (*SetQuotaRequestProto) ProtoMessage() {}
 
 func (x *SetQuotaRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[216]
+	mi := &file_hadoop_proto_msgTypes[246]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14045,7 +15673,7 @@ func (x *SetQuotaRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequestProto.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{216}
+	return file_hadoop_proto_rawDescGZIP(), []int{246}
 }
 
 func (x *SetQuotaRequestProto) GetPath() string {
@@ -14084,7 +15712,7 @@ type SetQuotaResponseProto struct {
 
 func (x *SetQuotaResponseProto) Reset() {
 	*x = SetQuotaResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[217]
+	mi := &file_hadoop_proto_msgTypes[247]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14096,7 +15724,7 @@ func (x *SetQuotaResponseProto) String() string {
 func (*SetQuotaResponseProto) ProtoMessage() {}
 
 func (x *SetQuotaResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[217]
+	mi := &file_hadoop_proto_msgTypes[247]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14109,7 +15737,7 @@ func (x *SetQuotaResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponseProto.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{217}
+	return file_hadoop_proto_rawDescGZIP(), []int{247}
 }
 
 type SetReplicationRequestProto struct {
@@ -14122,7 +15750,7 @@ type SetReplicationRequestProto struct {
 
 func (x *SetReplicationRequestProto) Reset() {
 	*x = SetReplicationRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[218]
+	mi := &file_hadoop_proto_msgTypes[248]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14134,7 +15762,7 @@ func (x *SetReplicationRequestProto) String() string {
 func (*SetReplicationRequestProto) ProtoMessage() {}
 
 func (x *SetReplicationRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[218]
+	mi := &file_hadoop_proto_msgTypes[248]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14147,7 +15775,7 @@ func (x *SetReplicationRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetReplicationRequestProto.ProtoReflect.Descriptor instead.
 func (*SetReplicationRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{218}
+	return file_hadoop_proto_rawDescGZIP(), []int{248}
 }
 
 func (x *SetReplicationRequestProto) GetSrc() string {
@@ -14173,7 +15801,7 @@ type SetReplicationResponseProto struct {
 
 func (x *SetReplicationResponseProto) Reset() {
 	*x = SetReplicationResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[219]
+	mi := &file_hadoop_proto_msgTypes[249]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14185,7 +15813,7 @@ func (x *SetReplicationResponseProto) String() string {
 func (*SetReplicationResponseProto) ProtoMessage() {}
 
 func (x *SetReplicationResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[219]
+	mi := &file_hadoop_proto_msgTypes[249]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14198,7 +15826,7 @@ func (x *SetReplicationResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetReplicationResponseProto.ProtoReflect.Descriptor instead.
 func (*SetReplicationResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{219}
+	return file_hadoop_proto_rawDescGZIP(), []int{249}
 }
 
 func (x *SetReplicationResponseProto) GetResult() bool {
@@ -14223,7 +15851,7 @@ const (
 
 func (x *SetSafeModeRequestProto) Reset() {
 	*x = SetSafeModeRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[220]
+	mi := &file_hadoop_proto_msgTypes[250]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14235,7 +15863,7 @@ func (x *SetSafeModeRequestProto) String() string {
 func (*SetSafeModeRequestProto) ProtoMessage() {}
 
 func (x *SetSafeModeRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[220]
+	mi := &file_hadoop_proto_msgTypes[250]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14248,7 +15876,7 @@ func (x *SetSafeModeRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSafeModeRequestProto.ProtoReflect.Descriptor instead.
 func (*SetSafeModeRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{220}
+	return file_hadoop_proto_rawDescGZIP(), []int{250}
 }
 
 func (x *SetSafeModeRequestProto) GetAction() SafeModeActionProto {
@@ -14274,7 +15902,7 @@ type SetSafeModeResponseProto struct {
 
 func (x *SetSafeModeResponseProto) Reset() {
 	*x = SetSafeModeResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[221]
+	mi := &file_hadoop_proto_msgTypes[251]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14286,7 +15914,7 @@ func (x *SetSafeModeResponseProto) String() string {
 func (*SetSafeModeResponseProto) ProtoMessage() {}
 
 func (x *SetSafeModeResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[221]
+	mi := &file_hadoop_proto_msgTypes[251]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14299,7 +15927,7 @@ func (x *SetSafeModeResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSafeModeResponseProto.ProtoReflect.Descriptor instead.
 func (*SetSafeModeResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{221}
+	return file_hadoop_proto_rawDescGZIP(), []int{251}
 }
 
 func (x *SetSafeModeResponseProto) GetResult() bool {
@@ -14319,7 +15947,7 @@ type SetStoragePolicyRequestProto struct {
 
 func (x *SetStoragePolicyRequestProto) Reset() {
 	*x = SetStoragePolicyRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[222]
+	mi := &file_hadoop_proto_msgTypes[252]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14331,7 +15959,7 @@ func (x *SetStoragePolicyRequestProto) String() string {
 func (*SetStoragePolicyRequestProto) ProtoMessage() {}
 
 func (x *SetStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[222]
+	mi := &file_hadoop_proto_msgTypes[252]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14344,7 +15972,7 @@ func (x *SetStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStoragePolicyRequestProto.ProtoReflect.Descriptor instead.
 func (*SetStoragePolicyRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{222}
+	return file_hadoop_proto_rawDescGZIP(), []int{252}
 }
 
 func (x *SetStoragePolicyRequestProto) GetSrc() string {
@@ -14369,7 +15997,7 @@ type SetStoragePolicyResponseProto struct {
 
 func (x *SetStoragePolicyResponseProto) Reset() {
 	*x = SetStoragePolicyResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[223]
+	mi := &file_hadoop_proto_msgTypes[253]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14381,7 +16009,7 @@ func (x *SetStoragePolicyResponseProto) String() string {
 func (*SetStoragePolicyResponseProto) ProtoMessage() {}
 
 func (x *SetStoragePolicyResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[223]
+	mi := &file_hadoop_proto_msgTypes[253]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14394,7 +16022,7 @@ func (x *SetStoragePolicyResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStoragePolicyResponseProto.ProtoReflect.Descriptor instead.
 func (*SetStoragePolicyResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{223}
+	return file_hadoop_proto_rawDescGZIP(), []int{253}
 }
 
 type SetTimesRequestProto struct {
@@ -14408,7 +16036,7 @@ type SetTimesRequestProto struct {
 
 func (x *SetTimesRequestProto) Reset() {
 	*x = SetTimesRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[224]
+	mi := &file_hadoop_proto_msgTypes[254]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14420,7 +16048,7 @@ func (x *SetTimesRequestProto) String() string {
 func (*SetTimesRequestProto) ProtoMessage() {}
 
 func (x *SetTimesRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[224]
+	mi := &file_hadoop_proto_msgTypes[254]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14433,7 +16061,7 @@ func (x *SetTimesRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimesRequestProto.ProtoReflect.Descriptor instead.
 func (*SetTimesRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{224}
+	return file_hadoop_proto_rawDescGZIP(), []int{254}
 }
 
 func (x *SetTimesRequestProto) GetSrc() string {
@@ -14465,7 +16093,7 @@ type SetTimesResponseProto struct {
 
 func (x *SetTimesResponseProto) Reset() {
 	*x = SetTimesResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[225]
+	mi := &file_hadoop_proto_msgTypes[255]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14477,7 +16105,7 @@ func (x *SetTimesResponseProto) String() string {
 func (*SetTimesResponseProto) ProtoMessage() {}
 
 func (x *SetTimesResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[225]
+	mi := &file_hadoop_proto_msgTypes[255]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14490,7 +16118,103 @@ func (x *SetTimesResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTimesResponseProto.ProtoReflect.Descriptor instead.
 func (*SetTimesResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{225}
+	return file_hadoop_proto_rawDescGZIP(), []int{255}
+}
+
+type SetXAttrRequestProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Src           *string                `protobuf:"bytes,1,req,name=src" json:"src,omitempty"`
+	XAttr         *XAttrProto            `protobuf:"bytes,2,opt,name=xAttr" json:"xAttr,omitempty"`
+	Flag          *uint32                `protobuf:"varint,3,opt,name=flag" json:"flag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetXAttrRequestProto) Reset() {
+	*x = SetXAttrRequestProto{}
+	mi := &file_hadoop_proto_msgTypes[256]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetXAttrRequestProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetXAttrRequestProto) ProtoMessage() {}
+
+func (x *SetXAttrRequestProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[256]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetXAttrRequestProto.ProtoReflect.Descriptor instead.
+func (*SetXAttrRequestProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{256}
+}
+
+func (x *SetXAttrRequestProto) GetSrc() string {
+	if x != nil && x.Src != nil {
+		return *x.Src
+	}
+	return ""
+}
+
+func (x *SetXAttrRequestProto) GetXAttr() *XAttrProto {
+	if x != nil {
+		return x.XAttr
+	}
+	return nil
+}
+
+func (x *SetXAttrRequestProto) GetFlag() uint32 {
+	if x != nil && x.Flag != nil {
+		return *x.Flag
+	}
+	return 0
+}
+
+type SetXAttrResponseProto struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetXAttrResponseProto) Reset() {
+	*x = SetXAttrResponseProto{}
+	mi := &file_hadoop_proto_msgTypes[257]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetXAttrResponseProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetXAttrResponseProto) ProtoMessage() {}
+
+func (x *SetXAttrResponseProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[257]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetXAttrResponseProto.ProtoReflect.Descriptor instead.
+func (*SetXAttrResponseProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{257}
 }
 
 type ShortCircuitShmIdProto struct {
@@ -14503,7 +16227,7 @@ type ShortCircuitShmIdProto struct {
 
 func (x *ShortCircuitShmIdProto) Reset() {
 	*x = ShortCircuitShmIdProto{}
-	mi := &file_hadoop_proto_msgTypes[226]
+	mi := &file_hadoop_proto_msgTypes[258]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14515,7 +16239,7 @@ func (x *ShortCircuitShmIdProto) String() string {
 func (*ShortCircuitShmIdProto) ProtoMessage() {}
 
 func (x *ShortCircuitShmIdProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[226]
+	mi := &file_hadoop_proto_msgTypes[258]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14528,7 +16252,7 @@ func (x *ShortCircuitShmIdProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShortCircuitShmIdProto.ProtoReflect.Descriptor instead.
 func (*ShortCircuitShmIdProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{226}
+	return file_hadoop_proto_rawDescGZIP(), []int{258}
 }
 
 func (x *ShortCircuitShmIdProto) GetHi() int64 {
@@ -14555,7 +16279,7 @@ type ShortCircuitShmRequestProto struct {
 
 func (x *ShortCircuitShmRequestProto) Reset() {
 	*x = ShortCircuitShmRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[227]
+	mi := &file_hadoop_proto_msgTypes[259]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14567,7 +16291,7 @@ func (x *ShortCircuitShmRequestProto) String() string {
 func (*ShortCircuitShmRequestProto) ProtoMessage() {}
 
 func (x *ShortCircuitShmRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[227]
+	mi := &file_hadoop_proto_msgTypes[259]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14580,7 +16304,7 @@ func (x *ShortCircuitShmRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShortCircuitShmRequestProto.ProtoReflect.Descriptor instead.
 func (*ShortCircuitShmRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{227}
+	return file_hadoop_proto_rawDescGZIP(), []int{259}
 }
 
 func (x *ShortCircuitShmRequestProto) GetClientName() string {
@@ -14608,7 +16332,7 @@ type ShortCircuitShmResponseProto struct {
 
 func (x *ShortCircuitShmResponseProto) Reset() {
 	*x = ShortCircuitShmResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[228]
+	mi := &file_hadoop_proto_msgTypes[260]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14620,7 +16344,7 @@ func (x *ShortCircuitShmResponseProto) String() string {
 func (*ShortCircuitShmResponseProto) ProtoMessage() {}
 
 func (x *ShortCircuitShmResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[228]
+	mi := &file_hadoop_proto_msgTypes[260]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14633,7 +16357,7 @@ func (x *ShortCircuitShmResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShortCircuitShmResponseProto.ProtoReflect.Descriptor instead.
 func (*ShortCircuitShmResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{228}
+	return file_hadoop_proto_rawDescGZIP(), []int{260}
 }
 
 func (x *ShortCircuitShmResponseProto) GetStatus() Status {
@@ -14667,7 +16391,7 @@ type ShortCircuitShmSlotProto struct {
 
 func (x *ShortCircuitShmSlotProto) Reset() {
 	*x = ShortCircuitShmSlotProto{}
-	mi := &file_hadoop_proto_msgTypes[229]
+	mi := &file_hadoop_proto_msgTypes[261]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14679,7 +16403,7 @@ func (x *ShortCircuitShmSlotProto) String() string {
 func (*ShortCircuitShmSlotProto) ProtoMessage() {}
 
 func (x *ShortCircuitShmSlotProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[229]
+	mi := &file_hadoop_proto_msgTypes[261]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14692,7 +16416,7 @@ func (x *ShortCircuitShmSlotProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShortCircuitShmSlotProto.ProtoReflect.Descriptor instead.
 func (*ShortCircuitShmSlotProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{229}
+	return file_hadoop_proto_rawDescGZIP(), []int{261}
 }
 
 func (x *ShortCircuitShmSlotProto) GetShmId() *ShortCircuitShmIdProto {
@@ -14724,7 +16448,7 @@ const (
 
 func (x *SnapshotDiffReportCursorProto) Reset() {
 	*x = SnapshotDiffReportCursorProto{}
-	mi := &file_hadoop_proto_msgTypes[230]
+	mi := &file_hadoop_proto_msgTypes[262]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14736,7 +16460,7 @@ func (x *SnapshotDiffReportCursorProto) String() string {
 func (*SnapshotDiffReportCursorProto) ProtoMessage() {}
 
 func (x *SnapshotDiffReportCursorProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[230]
+	mi := &file_hadoop_proto_msgTypes[262]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14749,7 +16473,7 @@ func (x *SnapshotDiffReportCursorProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotDiffReportCursorProto.ProtoReflect.Descriptor instead.
 func (*SnapshotDiffReportCursorProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{230}
+	return file_hadoop_proto_rawDescGZIP(), []int{262}
 }
 
 func (x *SnapshotDiffReportCursorProto) GetStartPath() []byte {
@@ -14777,7 +16501,7 @@ type SnapshotDiffReportEntryProto struct {
 
 func (x *SnapshotDiffReportEntryProto) Reset() {
 	*x = SnapshotDiffReportEntryProto{}
-	mi := &file_hadoop_proto_msgTypes[231]
+	mi := &file_hadoop_proto_msgTypes[263]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14789,7 +16513,7 @@ func (x *SnapshotDiffReportEntryProto) String() string {
 func (*SnapshotDiffReportEntryProto) ProtoMessage() {}
 
 func (x *SnapshotDiffReportEntryProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[231]
+	mi := &file_hadoop_proto_msgTypes[263]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14802,7 +16526,7 @@ func (x *SnapshotDiffReportEntryProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotDiffReportEntryProto.ProtoReflect.Descriptor instead.
 func (*SnapshotDiffReportEntryProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{231}
+	return file_hadoop_proto_rawDescGZIP(), []int{263}
 }
 
 func (x *SnapshotDiffReportEntryProto) GetFullpath() []byte {
@@ -14839,7 +16563,7 @@ type SnapshotDiffReportListingEntryProto struct {
 
 func (x *SnapshotDiffReportListingEntryProto) Reset() {
 	*x = SnapshotDiffReportListingEntryProto{}
-	mi := &file_hadoop_proto_msgTypes[232]
+	mi := &file_hadoop_proto_msgTypes[264]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14851,7 +16575,7 @@ func (x *SnapshotDiffReportListingEntryProto) String() string {
 func (*SnapshotDiffReportListingEntryProto) ProtoMessage() {}
 
 func (x *SnapshotDiffReportListingEntryProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[232]
+	mi := &file_hadoop_proto_msgTypes[264]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14864,7 +16588,7 @@ func (x *SnapshotDiffReportListingEntryProto) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use SnapshotDiffReportListingEntryProto.ProtoReflect.Descriptor instead.
 func (*SnapshotDiffReportListingEntryProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{232}
+	return file_hadoop_proto_rawDescGZIP(), []int{264}
 }
 
 func (x *SnapshotDiffReportListingEntryProto) GetFullpath() []byte {
@@ -14915,7 +16639,7 @@ type SnapshotDiffReportListingProto struct {
 
 func (x *SnapshotDiffReportListingProto) Reset() {
 	*x = SnapshotDiffReportListingProto{}
-	mi := &file_hadoop_proto_msgTypes[233]
+	mi := &file_hadoop_proto_msgTypes[265]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -14927,7 +16651,7 @@ func (x *SnapshotDiffReportListingProto) String() string {
 func (*SnapshotDiffReportListingProto) ProtoMessage() {}
 
 func (x *SnapshotDiffReportListingProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[233]
+	mi := &file_hadoop_proto_msgTypes[265]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -14940,7 +16664,7 @@ func (x *SnapshotDiffReportListingProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotDiffReportListingProto.ProtoReflect.Descriptor instead.
 func (*SnapshotDiffReportListingProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{233}
+	return file_hadoop_proto_rawDescGZIP(), []int{265}
 }
 
 func (x *SnapshotDiffReportListingProto) GetModifiedEntries() []*SnapshotDiffReportListingEntryProto {
@@ -14990,7 +16714,7 @@ type SnapshotDiffReportProto struct {
 
 func (x *SnapshotDiffReportProto) Reset() {
 	*x = SnapshotDiffReportProto{}
-	mi := &file_hadoop_proto_msgTypes[234]
+	mi := &file_hadoop_proto_msgTypes[266]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15002,7 +16726,7 @@ func (x *SnapshotDiffReportProto) String() string {
 func (*SnapshotDiffReportProto) ProtoMessage() {}
 
 func (x *SnapshotDiffReportProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[234]
+	mi := &file_hadoop_proto_msgTypes[266]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15015,7 +16739,7 @@ func (x *SnapshotDiffReportProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotDiffReportProto.ProtoReflect.Descriptor instead.
 func (*SnapshotDiffReportProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{234}
+	return file_hadoop_proto_rawDescGZIP(), []int{266}
 }
 
 func (x *SnapshotDiffReportProto) GetSnapshotRoot() string {
@@ -15055,7 +16779,7 @@ type SnapshottableDirectoryListingProto struct {
 
 func (x *SnapshottableDirectoryListingProto) Reset() {
 	*x = SnapshottableDirectoryListingProto{}
-	mi := &file_hadoop_proto_msgTypes[235]
+	mi := &file_hadoop_proto_msgTypes[267]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15067,7 +16791,7 @@ func (x *SnapshottableDirectoryListingProto) String() string {
 func (*SnapshottableDirectoryListingProto) ProtoMessage() {}
 
 func (x *SnapshottableDirectoryListingProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[235]
+	mi := &file_hadoop_proto_msgTypes[267]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15080,7 +16804,7 @@ func (x *SnapshottableDirectoryListingProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use SnapshottableDirectoryListingProto.ProtoReflect.Descriptor instead.
 func (*SnapshottableDirectoryListingProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{235}
+	return file_hadoop_proto_rawDescGZIP(), []int{267}
 }
 
 func (x *SnapshottableDirectoryListingProto) GetSnapshottableDirListing() []*SnapshottableDirectoryStatusProto {
@@ -15102,7 +16826,7 @@ type SnapshottableDirectoryStatusProto struct {
 
 func (x *SnapshottableDirectoryStatusProto) Reset() {
 	*x = SnapshottableDirectoryStatusProto{}
-	mi := &file_hadoop_proto_msgTypes[236]
+	mi := &file_hadoop_proto_msgTypes[268]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15114,7 +16838,7 @@ func (x *SnapshottableDirectoryStatusProto) String() string {
 func (*SnapshottableDirectoryStatusProto) ProtoMessage() {}
 
 func (x *SnapshottableDirectoryStatusProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[236]
+	mi := &file_hadoop_proto_msgTypes[268]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15127,7 +16851,7 @@ func (x *SnapshottableDirectoryStatusProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use SnapshottableDirectoryStatusProto.ProtoReflect.Descriptor instead.
 func (*SnapshottableDirectoryStatusProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{236}
+	return file_hadoop_proto_rawDescGZIP(), []int{268}
 }
 
 func (x *SnapshottableDirectoryStatusProto) GetDirStatus() *HdfsFileStatusProto {
@@ -15184,7 +16908,7 @@ const (
 
 func (x *StorageReportProto) Reset() {
 	*x = StorageReportProto{}
-	mi := &file_hadoop_proto_msgTypes[237]
+	mi := &file_hadoop_proto_msgTypes[269]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15196,7 +16920,7 @@ func (x *StorageReportProto) String() string {
 func (*StorageReportProto) ProtoMessage() {}
 
 func (x *StorageReportProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[237]
+	mi := &file_hadoop_proto_msgTypes[269]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15209,7 +16933,7 @@ func (x *StorageReportProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageReportProto.ProtoReflect.Descriptor instead.
 func (*StorageReportProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{237}
+	return file_hadoop_proto_rawDescGZIP(), []int{269}
 }
 
 // Deprecated: Marked as deprecated in hadoop.proto.
@@ -15285,7 +17009,7 @@ const (
 
 func (x *StorageTypeQuotaInfoProto) Reset() {
 	*x = StorageTypeQuotaInfoProto{}
-	mi := &file_hadoop_proto_msgTypes[238]
+	mi := &file_hadoop_proto_msgTypes[270]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15297,7 +17021,7 @@ func (x *StorageTypeQuotaInfoProto) String() string {
 func (*StorageTypeQuotaInfoProto) ProtoMessage() {}
 
 func (x *StorageTypeQuotaInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[238]
+	mi := &file_hadoop_proto_msgTypes[270]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15310,7 +17034,7 @@ func (x *StorageTypeQuotaInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageTypeQuotaInfoProto.ProtoReflect.Descriptor instead.
 func (*StorageTypeQuotaInfoProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{238}
+	return file_hadoop_proto_rawDescGZIP(), []int{270}
 }
 
 func (x *StorageTypeQuotaInfoProto) GetType() StorageTypeProto {
@@ -15343,7 +17067,7 @@ type StorageTypeQuotaInfosProto struct {
 
 func (x *StorageTypeQuotaInfosProto) Reset() {
 	*x = StorageTypeQuotaInfosProto{}
-	mi := &file_hadoop_proto_msgTypes[239]
+	mi := &file_hadoop_proto_msgTypes[271]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15355,7 +17079,7 @@ func (x *StorageTypeQuotaInfosProto) String() string {
 func (*StorageTypeQuotaInfosProto) ProtoMessage() {}
 
 func (x *StorageTypeQuotaInfosProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[239]
+	mi := &file_hadoop_proto_msgTypes[271]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15368,7 +17092,7 @@ func (x *StorageTypeQuotaInfosProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageTypeQuotaInfosProto.ProtoReflect.Descriptor instead.
 func (*StorageTypeQuotaInfosProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{239}
+	return file_hadoop_proto_rawDescGZIP(), []int{271}
 }
 
 func (x *StorageTypeQuotaInfosProto) GetTypeQuotaInfo() []*StorageTypeQuotaInfoProto {
@@ -15387,7 +17111,7 @@ type StorageTypesProto struct {
 
 func (x *StorageTypesProto) Reset() {
 	*x = StorageTypesProto{}
-	mi := &file_hadoop_proto_msgTypes[240]
+	mi := &file_hadoop_proto_msgTypes[272]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15399,7 +17123,7 @@ func (x *StorageTypesProto) String() string {
 func (*StorageTypesProto) ProtoMessage() {}
 
 func (x *StorageTypesProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[240]
+	mi := &file_hadoop_proto_msgTypes[272]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15412,7 +17136,7 @@ func (x *StorageTypesProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StorageTypesProto.ProtoReflect.Descriptor instead.
 func (*StorageTypesProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{240}
+	return file_hadoop_proto_rawDescGZIP(), []int{272}
 }
 
 func (x *StorageTypesProto) GetStorageTypes() []StorageTypeProto {
@@ -15434,7 +17158,7 @@ type TokenProto struct {
 
 func (x *TokenProto) Reset() {
 	*x = TokenProto{}
-	mi := &file_hadoop_proto_msgTypes[241]
+	mi := &file_hadoop_proto_msgTypes[273]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15446,7 +17170,7 @@ func (x *TokenProto) String() string {
 func (*TokenProto) ProtoMessage() {}
 
 func (x *TokenProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[241]
+	mi := &file_hadoop_proto_msgTypes[273]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15459,7 +17183,7 @@ func (x *TokenProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenProto.ProtoReflect.Descriptor instead.
 func (*TokenProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{241}
+	return file_hadoop_proto_rawDescGZIP(), []int{273}
 }
 
 func (x *TokenProto) GetIdentifier() []byte {
@@ -15499,7 +17223,7 @@ type TransitionToActiveRequestProto struct {
 
 func (x *TransitionToActiveRequestProto) Reset() {
 	*x = TransitionToActiveRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[242]
+	mi := &file_hadoop_proto_msgTypes[274]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15511,7 +17235,7 @@ func (x *TransitionToActiveRequestProto) String() string {
 func (*TransitionToActiveRequestProto) ProtoMessage() {}
 
 func (x *TransitionToActiveRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[242]
+	mi := &file_hadoop_proto_msgTypes[274]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15524,7 +17248,7 @@ func (x *TransitionToActiveRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionToActiveRequestProto.ProtoReflect.Descriptor instead.
 func (*TransitionToActiveRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{242}
+	return file_hadoop_proto_rawDescGZIP(), []int{274}
 }
 
 func (x *TransitionToActiveRequestProto) GetReqInfo() *HAStateChangeRequestInfoProto {
@@ -15542,7 +17266,7 @@ type TransitionToActiveResponseProto struct {
 
 func (x *TransitionToActiveResponseProto) Reset() {
 	*x = TransitionToActiveResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[243]
+	mi := &file_hadoop_proto_msgTypes[275]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15554,7 +17278,7 @@ func (x *TransitionToActiveResponseProto) String() string {
 func (*TransitionToActiveResponseProto) ProtoMessage() {}
 
 func (x *TransitionToActiveResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[243]
+	mi := &file_hadoop_proto_msgTypes[275]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15567,7 +17291,7 @@ func (x *TransitionToActiveResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionToActiveResponseProto.ProtoReflect.Descriptor instead.
 func (*TransitionToActiveResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{243}
+	return file_hadoop_proto_rawDescGZIP(), []int{275}
 }
 
 type TransitionToObserverRequestProto struct {
@@ -15579,7 +17303,7 @@ type TransitionToObserverRequestProto struct {
 
 func (x *TransitionToObserverRequestProto) Reset() {
 	*x = TransitionToObserverRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[244]
+	mi := &file_hadoop_proto_msgTypes[276]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15591,7 +17315,7 @@ func (x *TransitionToObserverRequestProto) String() string {
 func (*TransitionToObserverRequestProto) ProtoMessage() {}
 
 func (x *TransitionToObserverRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[244]
+	mi := &file_hadoop_proto_msgTypes[276]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15604,7 +17328,7 @@ func (x *TransitionToObserverRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionToObserverRequestProto.ProtoReflect.Descriptor instead.
 func (*TransitionToObserverRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{244}
+	return file_hadoop_proto_rawDescGZIP(), []int{276}
 }
 
 func (x *TransitionToObserverRequestProto) GetReqInfo() *HAStateChangeRequestInfoProto {
@@ -15622,7 +17346,7 @@ type TransitionToObserverResponseProto struct {
 
 func (x *TransitionToObserverResponseProto) Reset() {
 	*x = TransitionToObserverResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[245]
+	mi := &file_hadoop_proto_msgTypes[277]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15634,7 +17358,7 @@ func (x *TransitionToObserverResponseProto) String() string {
 func (*TransitionToObserverResponseProto) ProtoMessage() {}
 
 func (x *TransitionToObserverResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[245]
+	mi := &file_hadoop_proto_msgTypes[277]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15647,7 +17371,7 @@ func (x *TransitionToObserverResponseProto) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use TransitionToObserverResponseProto.ProtoReflect.Descriptor instead.
 func (*TransitionToObserverResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{245}
+	return file_hadoop_proto_rawDescGZIP(), []int{277}
 }
 
 type TransitionToStandbyRequestProto struct {
@@ -15659,7 +17383,7 @@ type TransitionToStandbyRequestProto struct {
 
 func (x *TransitionToStandbyRequestProto) Reset() {
 	*x = TransitionToStandbyRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[246]
+	mi := &file_hadoop_proto_msgTypes[278]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15671,7 +17395,7 @@ func (x *TransitionToStandbyRequestProto) String() string {
 func (*TransitionToStandbyRequestProto) ProtoMessage() {}
 
 func (x *TransitionToStandbyRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[246]
+	mi := &file_hadoop_proto_msgTypes[278]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15684,7 +17408,7 @@ func (x *TransitionToStandbyRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionToStandbyRequestProto.ProtoReflect.Descriptor instead.
 func (*TransitionToStandbyRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{246}
+	return file_hadoop_proto_rawDescGZIP(), []int{278}
 }
 
 func (x *TransitionToStandbyRequestProto) GetReqInfo() *HAStateChangeRequestInfoProto {
@@ -15702,7 +17426,7 @@ type TransitionToStandbyResponseProto struct {
 
 func (x *TransitionToStandbyResponseProto) Reset() {
 	*x = TransitionToStandbyResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[247]
+	mi := &file_hadoop_proto_msgTypes[279]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15714,7 +17438,7 @@ func (x *TransitionToStandbyResponseProto) String() string {
 func (*TransitionToStandbyResponseProto) ProtoMessage() {}
 
 func (x *TransitionToStandbyResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[247]
+	mi := &file_hadoop_proto_msgTypes[279]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15727,7 +17451,7 @@ func (x *TransitionToStandbyResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionToStandbyResponseProto.ProtoReflect.Descriptor instead.
 func (*TransitionToStandbyResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{247}
+	return file_hadoop_proto_rawDescGZIP(), []int{279}
 }
 
 type TruncateRequestProto struct {
@@ -15741,7 +17465,7 @@ type TruncateRequestProto struct {
 
 func (x *TruncateRequestProto) Reset() {
 	*x = TruncateRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[248]
+	mi := &file_hadoop_proto_msgTypes[280]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15753,7 +17477,7 @@ func (x *TruncateRequestProto) String() string {
 func (*TruncateRequestProto) ProtoMessage() {}
 
 func (x *TruncateRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[248]
+	mi := &file_hadoop_proto_msgTypes[280]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15766,7 +17490,7 @@ func (x *TruncateRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TruncateRequestProto.ProtoReflect.Descriptor instead.
 func (*TruncateRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{248}
+	return file_hadoop_proto_rawDescGZIP(), []int{280}
 }
 
 func (x *TruncateRequestProto) GetSrc() string {
@@ -15799,7 +17523,7 @@ type TruncateResponseProto struct {
 
 func (x *TruncateResponseProto) Reset() {
 	*x = TruncateResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[249]
+	mi := &file_hadoop_proto_msgTypes[281]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15811,7 +17535,7 @@ func (x *TruncateResponseProto) String() string {
 func (*TruncateResponseProto) ProtoMessage() {}
 
 func (x *TruncateResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[249]
+	mi := &file_hadoop_proto_msgTypes[281]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15824,7 +17548,7 @@ func (x *TruncateResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TruncateResponseProto.ProtoReflect.Descriptor instead.
 func (*TruncateResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{249}
+	return file_hadoop_proto_rawDescGZIP(), []int{281}
 }
 
 func (x *TruncateResponseProto) GetResult() bool {
@@ -15843,7 +17567,7 @@ type UnsetStoragePolicyRequestProto struct {
 
 func (x *UnsetStoragePolicyRequestProto) Reset() {
 	*x = UnsetStoragePolicyRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[250]
+	mi := &file_hadoop_proto_msgTypes[282]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15855,7 +17579,7 @@ func (x *UnsetStoragePolicyRequestProto) String() string {
 func (*UnsetStoragePolicyRequestProto) ProtoMessage() {}
 
 func (x *UnsetStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[250]
+	mi := &file_hadoop_proto_msgTypes[282]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15868,7 +17592,7 @@ func (x *UnsetStoragePolicyRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsetStoragePolicyRequestProto.ProtoReflect.Descriptor instead.
 func (*UnsetStoragePolicyRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{250}
+	return file_hadoop_proto_rawDescGZIP(), []int{282}
 }
 
 func (x *UnsetStoragePolicyRequestProto) GetSrc() string {
@@ -15886,7 +17610,7 @@ type UnsetStoragePolicyResponseProto struct {
 
 func (x *UnsetStoragePolicyResponseProto) Reset() {
 	*x = UnsetStoragePolicyResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[251]
+	mi := &file_hadoop_proto_msgTypes[283]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15898,7 +17622,7 @@ func (x *UnsetStoragePolicyResponseProto) String() string {
 func (*UnsetStoragePolicyResponseProto) ProtoMessage() {}
 
 func (x *UnsetStoragePolicyResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[251]
+	mi := &file_hadoop_proto_msgTypes[283]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15911,7 +17635,7 @@ func (x *UnsetStoragePolicyResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsetStoragePolicyResponseProto.ProtoReflect.Descriptor instead.
 func (*UnsetStoragePolicyResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{251}
+	return file_hadoop_proto_rawDescGZIP(), []int{283}
 }
 
 type UpdateBlockForPipelineRequestProto struct {
@@ -15924,7 +17648,7 @@ type UpdateBlockForPipelineRequestProto struct {
 
 func (x *UpdateBlockForPipelineRequestProto) Reset() {
 	*x = UpdateBlockForPipelineRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[252]
+	mi := &file_hadoop_proto_msgTypes[284]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15936,7 +17660,7 @@ func (x *UpdateBlockForPipelineRequestProto) String() string {
 func (*UpdateBlockForPipelineRequestProto) ProtoMessage() {}
 
 func (x *UpdateBlockForPipelineRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[252]
+	mi := &file_hadoop_proto_msgTypes[284]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -15949,7 +17673,7 @@ func (x *UpdateBlockForPipelineRequestProto) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use UpdateBlockForPipelineRequestProto.ProtoReflect.Descriptor instead.
 func (*UpdateBlockForPipelineRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{252}
+	return file_hadoop_proto_rawDescGZIP(), []int{284}
 }
 
 func (x *UpdateBlockForPipelineRequestProto) GetBlock() *ExtendedBlockProto {
@@ -15975,7 +17699,7 @@ type UpdateBlockForPipelineResponseProto struct {
 
 func (x *UpdateBlockForPipelineResponseProto) Reset() {
 	*x = UpdateBlockForPipelineResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[253]
+	mi := &file_hadoop_proto_msgTypes[285]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -15987,7 +17711,7 @@ func (x *UpdateBlockForPipelineResponseProto) String() string {
 func (*UpdateBlockForPipelineResponseProto) ProtoMessage() {}
 
 func (x *UpdateBlockForPipelineResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[253]
+	mi := &file_hadoop_proto_msgTypes[285]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -16000,7 +17724,7 @@ func (x *UpdateBlockForPipelineResponseProto) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use UpdateBlockForPipelineResponseProto.ProtoReflect.Descriptor instead.
 func (*UpdateBlockForPipelineResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{253}
+	return file_hadoop_proto_rawDescGZIP(), []int{285}
 }
 
 func (x *UpdateBlockForPipelineResponseProto) GetBlock() *LocatedBlockProto {
@@ -16023,7 +17747,7 @@ type UpdatePipelineRequestProto struct {
 
 func (x *UpdatePipelineRequestProto) Reset() {
 	*x = UpdatePipelineRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[254]
+	mi := &file_hadoop_proto_msgTypes[286]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -16035,7 +17759,7 @@ func (x *UpdatePipelineRequestProto) String() string {
 func (*UpdatePipelineRequestProto) ProtoMessage() {}
 
 func (x *UpdatePipelineRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[254]
+	mi := &file_hadoop_proto_msgTypes[286]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -16048,7 +17772,7 @@ func (x *UpdatePipelineRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePipelineRequestProto.ProtoReflect.Descriptor instead.
 func (*UpdatePipelineRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{254}
+	return file_hadoop_proto_rawDescGZIP(), []int{286}
 }
 
 func (x *UpdatePipelineRequestProto) GetClientName() string {
@@ -16094,7 +17818,7 @@ type UpdatePipelineResponseProto struct {
 
 func (x *UpdatePipelineResponseProto) Reset() {
 	*x = UpdatePipelineResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[255]
+	mi := &file_hadoop_proto_msgTypes[287]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -16106,7 +17830,7 @@ func (x *UpdatePipelineResponseProto) String() string {
 func (*UpdatePipelineResponseProto) ProtoMessage() {}
 
 func (x *UpdatePipelineResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[255]
+	mi := &file_hadoop_proto_msgTypes[287]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -16119,7 +17843,7 @@ func (x *UpdatePipelineResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePipelineResponseProto.ProtoReflect.Descriptor instead.
 func (*UpdatePipelineResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{255}
+	return file_hadoop_proto_rawDescGZIP(), []int{287}
 }
 
 type UpgradeStatusRequestProto struct {
@@ -16130,7 +17854,7 @@ type UpgradeStatusRequestProto struct {
 
 func (x *UpgradeStatusRequestProto) Reset() {
 	*x = UpgradeStatusRequestProto{}
-	mi := &file_hadoop_proto_msgTypes[256]
+	mi := &file_hadoop_proto_msgTypes[288]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -16142,7 +17866,7 @@ func (x *UpgradeStatusRequestProto) String() string {
 func (*UpgradeStatusRequestProto) ProtoMessage() {}
 
 func (x *UpgradeStatusRequestProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[256]
+	mi := &file_hadoop_proto_msgTypes[288]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -16155,7 +17879,7 @@ func (x *UpgradeStatusRequestProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeStatusRequestProto.ProtoReflect.Descriptor instead.
 func (*UpgradeStatusRequestProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{256}
+	return file_hadoop_proto_rawDescGZIP(), []int{288}
 }
 
 type UpgradeStatusResponseProto struct {
@@ -16167,7 +17891,7 @@ type UpgradeStatusResponseProto struct {
 
 func (x *UpgradeStatusResponseProto) Reset() {
 	*x = UpgradeStatusResponseProto{}
-	mi := &file_hadoop_proto_msgTypes[257]
+	mi := &file_hadoop_proto_msgTypes[289]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -16179,7 +17903,7 @@ func (x *UpgradeStatusResponseProto) String() string {
 func (*UpgradeStatusResponseProto) ProtoMessage() {}
 
 func (x *UpgradeStatusResponseProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[257]
+	mi := &file_hadoop_proto_msgTypes[289]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -16192,7 +17916,7 @@ func (x *UpgradeStatusResponseProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpgradeStatusResponseProto.ProtoReflect.Descriptor instead.
 func (*UpgradeStatusResponseProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{257}
+	return file_hadoop_proto_rawDescGZIP(), []int{289}
 }
 
 func (x *UpgradeStatusResponseProto) GetUpgradeFinalized() bool {
@@ -16212,7 +17936,7 @@ type UserInformationProto struct {
 
 func (x *UserInformationProto) Reset() {
 	*x = UserInformationProto{}
-	mi := &file_hadoop_proto_msgTypes[258]
+	mi := &file_hadoop_proto_msgTypes[290]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -16224,7 +17948,7 @@ func (x *UserInformationProto) String() string {
 func (*UserInformationProto) ProtoMessage() {}
 
 func (x *UserInformationProto) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[258]
+	mi := &file_hadoop_proto_msgTypes[290]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -16237,7 +17961,7 @@ func (x *UserInformationProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserInformationProto.ProtoReflect.Descriptor instead.
 func (*UserInformationProto) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{258}
+	return file_hadoop_proto_rawDescGZIP(), []int{290}
 }
 
 func (x *UserInformationProto) GetEffectiveUser() string {
@@ -16250,6 +17974,182 @@ func (x *UserInformationProto) GetEffectiveUser() string {
 func (x *UserInformationProto) GetRealUser() string {
 	if x != nil && x.RealUser != nil {
 		return *x.RealUser
+	}
+	return ""
+}
+
+type XAttrProto struct {
+	state         protoimpl.MessageState          `protogen:"open.v1"`
+	Namespace     *XAttrProto_XAttrNamespaceProto `protobuf:"varint,1,req,name=namespace,enum=avatarfs.hadoop.XAttrProto_XAttrNamespaceProto" json:"namespace,omitempty"`
+	Name          *string                         `protobuf:"bytes,2,req,name=name" json:"name,omitempty"`
+	Value         []byte                          `protobuf:"bytes,3,opt,name=value" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XAttrProto) Reset() {
+	*x = XAttrProto{}
+	mi := &file_hadoop_proto_msgTypes[291]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XAttrProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XAttrProto) ProtoMessage() {}
+
+func (x *XAttrProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[291]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XAttrProto.ProtoReflect.Descriptor instead.
+func (*XAttrProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{291}
+}
+
+func (x *XAttrProto) GetNamespace() XAttrProto_XAttrNamespaceProto {
+	if x != nil && x.Namespace != nil {
+		return *x.Namespace
+	}
+	return XAttrProto_USER
+}
+
+func (x *XAttrProto) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *XAttrProto) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type ZoneReencryptionStatusProto struct {
+	state            protoimpl.MessageState  `protogen:"open.v1"`
+	Id               *int64                  `protobuf:"varint,1,req,name=id" json:"id,omitempty"`
+	Path             *string                 `protobuf:"bytes,2,req,name=path" json:"path,omitempty"`
+	State            *ReencryptionStateProto `protobuf:"varint,3,req,name=state,enum=avatarfs.hadoop.ReencryptionStateProto" json:"state,omitempty"`
+	EzKeyVersionName *string                 `protobuf:"bytes,4,req,name=ezKeyVersionName" json:"ezKeyVersionName,omitempty"`
+	SubmissionTime   *int64                  `protobuf:"varint,5,req,name=submissionTime" json:"submissionTime,omitempty"`
+	Canceled         *bool                   `protobuf:"varint,6,req,name=canceled" json:"canceled,omitempty"`
+	NumReencrypted   *int64                  `protobuf:"varint,7,req,name=numReencrypted" json:"numReencrypted,omitempty"`
+	NumFailures      *int64                  `protobuf:"varint,8,req,name=numFailures" json:"numFailures,omitempty"`
+	CompletionTime   *int64                  `protobuf:"varint,9,opt,name=completionTime" json:"completionTime,omitempty"`
+	LastFile         *string                 `protobuf:"bytes,10,opt,name=lastFile" json:"lastFile,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ZoneReencryptionStatusProto) Reset() {
+	*x = ZoneReencryptionStatusProto{}
+	mi := &file_hadoop_proto_msgTypes[292]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ZoneReencryptionStatusProto) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ZoneReencryptionStatusProto) ProtoMessage() {}
+
+func (x *ZoneReencryptionStatusProto) ProtoReflect() protoreflect.Message {
+	mi := &file_hadoop_proto_msgTypes[292]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ZoneReencryptionStatusProto.ProtoReflect.Descriptor instead.
+func (*ZoneReencryptionStatusProto) Descriptor() ([]byte, []int) {
+	return file_hadoop_proto_rawDescGZIP(), []int{292}
+}
+
+func (x *ZoneReencryptionStatusProto) GetId() int64 {
+	if x != nil && x.Id != nil {
+		return *x.Id
+	}
+	return 0
+}
+
+func (x *ZoneReencryptionStatusProto) GetPath() string {
+	if x != nil && x.Path != nil {
+		return *x.Path
+	}
+	return ""
+}
+
+func (x *ZoneReencryptionStatusProto) GetState() ReencryptionStateProto {
+	if x != nil && x.State != nil {
+		return *x.State
+	}
+	return ReencryptionStateProto_SUBMITTED
+}
+
+func (x *ZoneReencryptionStatusProto) GetEzKeyVersionName() string {
+	if x != nil && x.EzKeyVersionName != nil {
+		return *x.EzKeyVersionName
+	}
+	return ""
+}
+
+func (x *ZoneReencryptionStatusProto) GetSubmissionTime() int64 {
+	if x != nil && x.SubmissionTime != nil {
+		return *x.SubmissionTime
+	}
+	return 0
+}
+
+func (x *ZoneReencryptionStatusProto) GetCanceled() bool {
+	if x != nil && x.Canceled != nil {
+		return *x.Canceled
+	}
+	return false
+}
+
+func (x *ZoneReencryptionStatusProto) GetNumReencrypted() int64 {
+	if x != nil && x.NumReencrypted != nil {
+		return *x.NumReencrypted
+	}
+	return 0
+}
+
+func (x *ZoneReencryptionStatusProto) GetNumFailures() int64 {
+	if x != nil && x.NumFailures != nil {
+		return *x.NumFailures
+	}
+	return 0
+}
+
+func (x *ZoneReencryptionStatusProto) GetCompletionTime() int64 {
+	if x != nil && x.CompletionTime != nil {
+		return *x.CompletionTime
+	}
+	return 0
+}
+
+func (x *ZoneReencryptionStatusProto) GetLastFile() string {
+	if x != nil && x.LastFile != nil {
+		return *x.LastFile
 	}
 	return ""
 }
@@ -16267,7 +18167,7 @@ type RpcSaslProto_SaslAuth struct {
 
 func (x *RpcSaslProto_SaslAuth) Reset() {
 	*x = RpcSaslProto_SaslAuth{}
-	mi := &file_hadoop_proto_msgTypes[259]
+	mi := &file_hadoop_proto_msgTypes[293]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -16279,7 +18179,7 @@ func (x *RpcSaslProto_SaslAuth) String() string {
 func (*RpcSaslProto_SaslAuth) ProtoMessage() {}
 
 func (x *RpcSaslProto_SaslAuth) ProtoReflect() protoreflect.Message {
-	mi := &file_hadoop_proto_msgTypes[259]
+	mi := &file_hadoop_proto_msgTypes[293]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -16292,7 +18192,7 @@ func (x *RpcSaslProto_SaslAuth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpcSaslProto_SaslAuth.ProtoReflect.Descriptor instead.
 func (*RpcSaslProto_SaslAuth) Descriptor() ([]byte, []int) {
-	return file_hadoop_proto_rawDescGZIP(), []int{205, 0}
+	return file_hadoop_proto_rawDescGZIP(), []int{233, 0}
 }
 
 func (x *RpcSaslProto_SaslAuth) GetMethod() string {
@@ -16364,7 +18264,15 @@ const file_hadoop_proto_rawDesc = "" +
 	"\fREAD_EXECUTE\x10\x05\x12\x0e\n" +
 	"\n" +
 	"READ_WRITE\x10\x06\x12\f\n" +
-	"\bPERM_ALL\x10\a\"\xca\x02\n" +
+	"\bPERM_ALL\x10\a\"\xd2\x01\n" +
+	"\x0eAclStatusProto\x12\x14\n" +
+	"\x05owner\x18\x01 \x02(\tR\x05owner\x12\x14\n" +
+	"\x05group\x18\x02 \x02(\tR\x05group\x12\x16\n" +
+	"\x06sticky\x18\x03 \x02(\bR\x06sticky\x128\n" +
+	"\aentries\x18\x04 \x03(\v2\x1e.avatarfs.hadoop.AclEntryProtoR\aentries\x12B\n" +
+	"\n" +
+	"permission\x18\x05 \x01(\v2\".avatarfs.hadoop.FsPermissionProtoR\n" +
+	"permission\"\xca\x02\n" +
 	"\x14AddBlockRequestProto\x12\x10\n" +
 	"\x03src\x18\x01 \x02(\tR\x03src\x12\x1e\n" +
 	"\n" +
@@ -16522,7 +18430,11 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x13erasureCodingPolicy\x18\f \x01(\tR\x13erasureCodingPolicy\"F\n" +
 	"\x16CorruptFileBlocksProto\x12\x14\n" +
 	"\x05files\x18\x01 \x03(\tR\x05files\x12\x16\n" +
-	"\x06cookie\x18\x02 \x02(\tR\x06cookie\"\xf3\x03\n" +
+	"\x06cookie\x18\x02 \x02(\tR\x06cookie\"N\n" +
+	" CreateEncryptionZoneRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x12\x18\n" +
+	"\akeyName\x18\x02 \x01(\tR\akeyName\"#\n" +
+	"!CreateEncryptionZoneResponseProto\"\xf3\x03\n" +
 	"\x12CreateRequestProto\x12\x10\n" +
 	"\x03src\x18\x01 \x02(\tR\x03src\x12:\n" +
 	"\x06masked\x18\x02 \x02(\v2\".avatarfs.hadoop.FsPermissionProtoR\x06masked\x12\x1e\n" +
@@ -16653,7 +18565,13 @@ const file_hadoop_proto_rawDesc = "" +
 	"\tcodecName\x18\x01 \x02(\tR\tcodecName\x12\x1c\n" +
 	"\tdataUnits\x18\x02 \x02(\rR\tdataUnits\x12 \n" +
 	"\vparityUnits\x18\x03 \x02(\rR\vparityUnits\x12C\n" +
-	"\aoptions\x18\x04 \x03(\v2).avatarfs.hadoop.ECSchemaOptionEntryProtoR\aoptions\"\xdc\x01\n" +
+	"\aoptions\x18\x04 \x03(\v2).avatarfs.hadoop.ECSchemaOptionEntryProtoR\aoptions\"\xef\x01\n" +
+	"\x13EncryptionZoneProto\x12\x0e\n" +
+	"\x02id\x18\x01 \x02(\x03R\x02id\x12\x12\n" +
+	"\x04path\x18\x02 \x02(\tR\x04path\x127\n" +
+	"\x05suite\x18\x03 \x02(\x0e2!.avatarfs.hadoop.CipherSuiteProtoR\x05suite\x12a\n" +
+	"\x15cryptoProtocolVersion\x18\x04 \x02(\x0e2+.avatarfs.hadoop.CryptoProtocolVersionProtoR\x15cryptoProtocolVersion\x12\x18\n" +
+	"\akeyName\x18\x05 \x02(\tR\akeyName\"\xdc\x01\n" +
 	"\x18ErasureCodingPolicyProto\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\x06schema\x18\x02 \x01(\v2\x1e.avatarfs.hadoop.ECSchemaProtoR\x06schema\x12\x1a\n" +
@@ -16706,7 +18624,11 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x06client\x18\x02 \x02(\tR\x06client\x12,\n" +
 	"\x0flastBlockLength\x18\x03 \x01(\x12:\x02-1R\x0flastBlockLength\x12\x19\n" +
 	"\x06fileId\x18\x04 \x01(\x04:\x010R\x06fileId\"\x14\n" +
-	"\x12FsyncResponseProto\"\x8d\x03\n" +
+	"\x12FsyncResponseProto\",\n" +
+	"\x18GetAclStatusRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\"T\n" +
+	"\x19GetAclStatusResponseProto\x127\n" +
+	"\x06result\x18\x01 \x02(\v2\x1f.avatarfs.hadoop.AclStatusProtoR\x06result\"\x8d\x03\n" +
 	"!GetAdditionalDatanodeRequestProto\x12\x10\n" +
 	"\x03src\x18\x01 \x02(\tR\x03src\x125\n" +
 	"\x03blk\x18\x02 \x02(\v2#.avatarfs.hadoop.ExtendedBlockProtoR\x03blk\x12@\n" +
@@ -16755,7 +18677,11 @@ const file_hadoop_proto_rawDesc = "" +
 	"$GetDatanodeStorageReportRequestProto\x12<\n" +
 	"\x04type\x18\x01 \x02(\x0e2(.avatarfs.hadoop.DatanodeReportTypeProtoR\x04type\"\x8c\x01\n" +
 	"%GetDatanodeStorageReportResponseProto\x12c\n" +
-	"\x16datanodeStorageReports\x18\x01 \x03(\v2+.avatarfs.hadoop.DatanodeStorageReportProtoR\x16datanodeStorageReports\"2\n" +
+	"\x16datanodeStorageReports\x18\x01 \x03(\v2+.avatarfs.hadoop.DatanodeStorageReportProtoR\x16datanodeStorageReports\",\n" +
+	"\x18GetEZForPathRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\"U\n" +
+	"\x19GetEZForPathResponseProto\x128\n" +
+	"\x04zone\x18\x01 \x01(\v2$.avatarfs.hadoop.EncryptionZoneProtoR\x04zone\"2\n" +
 	"\x1cGetEditsFromTxidRequestProto\x12\x12\n" +
 	"\x04txid\x18\x01 \x02(\x03R\x04txid\"a\n" +
 	"\x1dGetEditsFromTxidResponseProto\x12@\n" +
@@ -16863,7 +18789,12 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x1cGetStoragePolicyRequestProto\x12\x12\n" +
 	"\x04path\x18\x01 \x02(\tR\x04path\"o\n" +
 	"\x1dGetStoragePolicyResponseProto\x12N\n" +
-	"\rstoragePolicy\x18\x01 \x02(\v2(.avatarfs.hadoop.BlockStoragePolicyProtoR\rstoragePolicy\"\x1c\n" +
+	"\rstoragePolicy\x18\x01 \x02(\v2(.avatarfs.hadoop.BlockStoragePolicyProtoR\rstoragePolicy\"^\n" +
+	"\x15GetXAttrsRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x123\n" +
+	"\x06xAttrs\x18\x02 \x03(\v2\x1b.avatarfs.hadoop.XAttrProtoR\x06xAttrs\"M\n" +
+	"\x16GetXAttrsResponseProto\x123\n" +
+	"\x06xAttrs\x18\x01 \x03(\v2\x1b.avatarfs.hadoop.XAttrProtoR\x06xAttrs\"\x1c\n" +
 	"\x1aHAServiceStateRequestProto\"Y\n" +
 	"\x1bHAServiceStateResponseProto\x12:\n" +
 	"\x05state\x18\x01 \x02(\x0e2$.avatarfs.hadoop.HAServiceStateProtoR\x05state\"_\n" +
@@ -16929,7 +18860,12 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x02(\tR\x04path\x12\x16\n" +
 	"\x06cookie\x18\x02 \x01(\tR\x06cookie\"g\n" +
 	"\"ListCorruptFileBlocksResponseProto\x12A\n" +
-	"\acorrupt\x18\x01 \x02(\v2'.avatarfs.hadoop.CorruptFileBlocksProtoR\acorrupt\"z\n" +
+	"\acorrupt\x18\x01 \x02(\v2'.avatarfs.hadoop.CorruptFileBlocksProtoR\acorrupt\"1\n" +
+	"\x1fListEncryptionZonesRequestProto\x12\x0e\n" +
+	"\x02id\x18\x01 \x02(\x03R\x02id\"x\n" +
+	" ListEncryptionZonesResponseProto\x12:\n" +
+	"\x05zones\x18\x01 \x03(\v2$.avatarfs.hadoop.EncryptionZoneProtoR\x05zones\x12\x18\n" +
+	"\ahasMore\x18\x02 \x02(\bR\ahasMore\"z\n" +
 	"\x19ListOpenFilesRequestProto\x12\x0e\n" +
 	"\x02id\x18\x01 \x02(\x03R\x02id\x129\n" +
 	"\x05types\x18\x02 \x03(\x0e2#.avatarfs.hadoop.OpenFilesTypeProtoR\x05types\x12\x12\n" +
@@ -16937,7 +18873,16 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x1aListOpenFilesResponseProto\x12F\n" +
 	"\aentries\x18\x01 \x03(\v2,.avatarfs.hadoop.OpenFilesBatchResponseProtoR\aentries\x12\x18\n" +
 	"\ahasMore\x18\x02 \x02(\bR\ahasMore\x129\n" +
-	"\x05types\x18\x03 \x03(\x0e2#.avatarfs.hadoop.OpenFilesTypeProtoR\x05types\"\xd7\x03\n" +
+	"\x05types\x18\x03 \x03(\x0e2#.avatarfs.hadoop.OpenFilesTypeProtoR\x05types\"4\n" +
+	"\"ListReencryptionStatusRequestProto\x12\x0e\n" +
+	"\x02id\x18\x01 \x02(\x03R\x02id\"\x89\x01\n" +
+	"#ListReencryptionStatusResponseProto\x12H\n" +
+	"\bstatuses\x18\x01 \x03(\v2,.avatarfs.hadoop.ZoneReencryptionStatusProtoR\bstatuses\x12\x18\n" +
+	"\ahasMore\x18\x02 \x02(\bR\ahasMore\"*\n" +
+	"\x16ListXAttrsRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\"N\n" +
+	"\x17ListXAttrsResponseProto\x123\n" +
+	"\x06xAttrs\x18\x01 \x03(\v2\x1b.avatarfs.hadoop.XAttrProtoR\x06xAttrs\"\xd7\x03\n" +
 	"\x11LocatedBlockProto\x121\n" +
 	"\x01b\x18\x01 \x02(\v2#.avatarfs.hadoop.ExtendedBlockProtoR\x01b\x12\x16\n" +
 	"\x06offset\x18\x02 \x02(\x04R\x06offset\x126\n" +
@@ -16973,7 +18918,11 @@ const file_hadoop_proto_rawDesc = "" +
 	"\fcreateParent\x18\x03 \x02(\bR\fcreateParent\x12>\n" +
 	"\bunmasked\x18\x04 \x01(\v2\".avatarfs.hadoop.FsPermissionProtoR\bunmasked\"-\n" +
 	"\x13MkdirsResponseProto\x12\x16\n" +
-	"\x06result\x18\x01 \x02(\bR\x06result\"\x80\x01\n" +
+	"\x06result\x18\x01 \x02(\bR\x06result\"j\n" +
+	"\x1cModifyAclEntriesRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x128\n" +
+	"\aaclSpec\x18\x02 \x03(\v2\x1e.avatarfs.hadoop.AclEntryProtoR\aaclSpec\"\x1f\n" +
+	"\x1dModifyAclEntriesResponseProto\"\x80\x01\n" +
 	" ModifyCacheDirectiveRequestProto\x12<\n" +
 	"\x04info\x18\x01 \x02(\v2(.avatarfs.hadoop.CacheDirectiveInfoProtoR\x04info\x12\x1e\n" +
 	"\n" +
@@ -17102,7 +19051,11 @@ const file_hadoop_proto_rawDesc = "" +
 	"clientName\x18\x02 \x02(\tR\n" +
 	"clientName\"3\n" +
 	"\x19RecoverLeaseResponseProto\x12\x16\n" +
-	"\x06result\x18\x01 \x02(\bR\x06result\"\x1a\n" +
+	"\x06result\x18\x01 \x02(\bR\x06result\"x\n" +
+	"#ReencryptEncryptionZoneRequestProto\x12=\n" +
+	"\x06action\x18\x01 \x02(\x0e2%.avatarfs.hadoop.ReencryptActionProtoR\x06action\x12\x12\n" +
+	"\x04zone\x18\x02 \x02(\tR\x04zone\"&\n" +
+	"$ReencryptEncryptionZoneResponseProto\"\x1a\n" +
 	"\x18RefreshNodesRequestProto\"\x1b\n" +
 	"\x19RefreshNodesResponseProto\"\xb5\x01\n" +
 	"%ReleaseShortCircuitAccessRequestProto\x12A\n" +
@@ -17113,13 +19066,27 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"N\n" +
 	"\x14RemoteExceptionProto\x12\x1c\n" +
 	"\tclassName\x18\x01 \x02(\tR\tclassName\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"2\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"j\n" +
+	"\x1cRemoveAclEntriesRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x128\n" +
+	"\aaclSpec\x18\x02 \x03(\v2\x1e.avatarfs.hadoop.AclEntryProtoR\aaclSpec\"\x1f\n" +
+	"\x1dRemoveAclEntriesResponseProto\")\n" +
+	"\x15RemoveAclRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\"\x18\n" +
+	"\x16RemoveAclResponseProto\"2\n" +
 	" RemoveCacheDirectiveRequestProto\x12\x0e\n" +
 	"\x02id\x18\x01 \x02(\x03R\x02id\"#\n" +
 	"!RemoveCacheDirectiveResponseProto\"9\n" +
 	"\x1bRemoveCachePoolRequestProto\x12\x1a\n" +
 	"\bpoolName\x18\x01 \x02(\tR\bpoolName\"\x1e\n" +
-	"\x1cRemoveCachePoolResponseProto\"\x81\x01\n" +
+	"\x1cRemoveCachePoolResponseProto\"0\n" +
+	"\x1cRemoveDefaultAclRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\"\x1f\n" +
+	"\x1dRemoveDefaultAclResponseProto\"^\n" +
+	"\x17RemoveXAttrRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x121\n" +
+	"\x05xAttr\x18\x02 \x01(\v2\x1b.avatarfs.hadoop.XAttrProtoR\x05xAttr\"\x1a\n" +
+	"\x18RemoveXAttrResponseProto\"\x81\x01\n" +
 	"\x13Rename2RequestProto\x12\x10\n" +
 	"\x03src\x18\x01 \x02(\tR\x03src\x12\x10\n" +
 	"\x03dst\x18\x02 \x02(\tR\x03dst\x12$\n" +
@@ -17241,7 +19208,11 @@ const file_hadoop_proto_rawDesc = "" +
 	"timeWindow\x12\x17\n" +
 	"\x05txGap\x18\x02 \x01(\x04:\x010R\x05txGap\"8\n" +
 	"\x1aSaveNamespaceResponseProto\x12\x1a\n" +
-	"\x05saved\x18\x01 \x01(\b:\x04trueR\x05saved\"@\n" +
+	"\x05saved\x18\x01 \x01(\b:\x04trueR\x05saved\"`\n" +
+	"\x12SetAclRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x128\n" +
+	"\aaclSpec\x18\x02 \x03(\v2\x1e.avatarfs.hadoop.AclEntryProtoR\aaclSpec\"\x15\n" +
+	"\x13SetAclResponseProto\"@\n" +
 	" SetBalancerBandwidthRequestProto\x12\x1c\n" +
 	"\tbandwidth\x18\x01 \x02(\x03R\tbandwidth\"#\n" +
 	"!SetBalancerBandwidthResponseProto\"b\n" +
@@ -17282,7 +19253,12 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x03src\x18\x01 \x02(\tR\x03src\x12\x14\n" +
 	"\x05mtime\x18\x02 \x02(\x04R\x05mtime\x12\x14\n" +
 	"\x05atime\x18\x03 \x02(\x04R\x05atime\"\x17\n" +
-	"\x15SetTimesResponseProto\"8\n" +
+	"\x15SetTimesResponseProto\"o\n" +
+	"\x14SetXAttrRequestProto\x12\x10\n" +
+	"\x03src\x18\x01 \x02(\tR\x03src\x121\n" +
+	"\x05xAttr\x18\x02 \x01(\v2\x1b.avatarfs.hadoop.XAttrProtoR\x05xAttr\x12\x12\n" +
+	"\x04flag\x18\x03 \x01(\rR\x04flag\"\x17\n" +
+	"\x15SetXAttrResponseProto\"8\n" +
 	"\x16ShortCircuitShmIdProto\x12\x0e\n" +
 	"\x02hi\x18\x01 \x02(\x03R\x02hi\x12\x0e\n" +
 	"\x02lo\x18\x02 \x02(\x03R\x02lo\"\x88\x01\n" +
@@ -17405,7 +19381,31 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x10upgradeFinalized\x18\x01 \x02(\bR\x10upgradeFinalized\"X\n" +
 	"\x14UserInformationProto\x12$\n" +
 	"\reffectiveUser\x18\x01 \x01(\tR\reffectiveUser\x12\x1a\n" +
-	"\brealUser\x18\x02 \x01(\tR\brealUser*C\n" +
+	"\brealUser\x18\x02 \x01(\tR\brealUser\"\xd6\x01\n" +
+	"\n" +
+	"XAttrProto\x12M\n" +
+	"\tnamespace\x18\x01 \x02(\x0e2/.avatarfs.hadoop.XAttrProto.XAttrNamespaceProtoR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x02(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\"O\n" +
+	"\x13XAttrNamespaceProto\x12\b\n" +
+	"\x04USER\x10\x00\x12\v\n" +
+	"\aTRUSTED\x10\x01\x12\f\n" +
+	"\bSECURITY\x10\x02\x12\n" +
+	"\n" +
+	"\x06SYSTEM\x10\x03\x12\a\n" +
+	"\x03RAW\x10\x04\"\xfe\x02\n" +
+	"\x1bZoneReencryptionStatusProto\x12\x0e\n" +
+	"\x02id\x18\x01 \x02(\x03R\x02id\x12\x12\n" +
+	"\x04path\x18\x02 \x02(\tR\x04path\x12=\n" +
+	"\x05state\x18\x03 \x02(\x0e2'.avatarfs.hadoop.ReencryptionStateProtoR\x05state\x12*\n" +
+	"\x10ezKeyVersionName\x18\x04 \x02(\tR\x10ezKeyVersionName\x12&\n" +
+	"\x0esubmissionTime\x18\x05 \x02(\x03R\x0esubmissionTime\x12\x1a\n" +
+	"\bcanceled\x18\x06 \x02(\bR\bcanceled\x12&\n" +
+	"\x0enumReencrypted\x18\a \x02(\x03R\x0enumReencrypted\x12 \n" +
+	"\vnumFailures\x18\b \x02(\x03R\vnumFailures\x12&\n" +
+	"\x0ecompletionTime\x18\t \x01(\x03R\x0ecompletionTime\x12\x1a\n" +
+	"\blastFile\x18\n" +
+	" \x01(\tR\blastFile*C\n" +
 	"\x11AddBlockFlagProto\x12\x12\n" +
 	"\x0eNO_LOCAL_WRITE\x10\x01\x12\x1a\n" +
 	"\x16IGNORE_CLIENT_LOCALITY\x10\x02*7\n" +
@@ -17454,7 +19454,15 @@ const file_hadoop_proto_rawDesc = "" +
 	"\bOBSERVER\x10\x03*C\n" +
 	"\x12OpenFilesTypeProto\x12\x12\n" +
 	"\x0eALL_OPEN_FILES\x10\x01\x12\x19\n" +
-	"\x15BLOCKING_DECOMMISSION\x10\x02*?\n" +
+	"\x15BLOCKING_DECOMMISSION\x10\x02*A\n" +
+	"\x14ReencryptActionProto\x12\x14\n" +
+	"\x10CANCEL_REENCRYPT\x10\x01\x12\x13\n" +
+	"\x0fSTART_REENCRYPT\x10\x02*F\n" +
+	"\x16ReencryptionStateProto\x12\r\n" +
+	"\tSUBMITTED\x10\x01\x12\x0e\n" +
+	"\n" +
+	"PROCESSING\x10\x02\x12\r\n" +
+	"\tCOMPLETED\x10\x03*?\n" +
 	"\x19RollingUpgradeActionProto\x12\t\n" +
 	"\x05QUERY\x10\x01\x12\t\n" +
 	"\x05START\x10\x02\x12\f\n" +
@@ -17492,7 +19500,10 @@ const file_hadoop_proto_rawDesc = "" +
 	"\x03SSD\x10\x02\x12\v\n" +
 	"\aARCHIVE\x10\x03\x12\f\n" +
 	"\bRAM_DISK\x10\x04\x12\f\n" +
-	"\bPROVIDED\x10\x05B5Z3github.com/avatarfs/avatarfs/internal/wire/hadooppb"
+	"\bPROVIDED\x10\x05*8\n" +
+	"\x11XAttrSetFlagProto\x12\x10\n" +
+	"\fXATTR_CREATE\x10\x01\x12\x11\n" +
+	"\rXATTR_REPLACE\x10\x02B5Z3github.com/avatarfs/avatarfs/internal/wire/hadooppb"
 
 var (
 	file_hadoop_proto_rawDescOnce sync.Once
@@ -17506,8 +19517,8 @@ func file_hadoop_proto_rawDescGZIP() []byte {
 	return file_hadoop_proto_rawDescData
 }
 
-var file_hadoop_proto_enumTypes = make([]protoimpl.EnumInfo, 30)
-var file_hadoop_proto_msgTypes = make([]protoimpl.MessageInfo, 260)
+var file_hadoop_proto_enumTypes = make([]protoimpl.EnumInfo, 34)
+var file_hadoop_proto_msgTypes = make([]protoimpl.MessageInfo, 294)
 var file_hadoop_proto_goTypes = []any{
 	(AddBlockFlagProto)(0),                // 0: avatarfs.hadoop.AddBlockFlagProto
 	(BlockChecksumTypeProto)(0),           // 1: avatarfs.hadoop.BlockChecksumTypeProto
@@ -17520,481 +19531,538 @@ var file_hadoop_proto_goTypes = []any{
 	(HARequestSource)(0),                  // 8: avatarfs.hadoop.HARequestSource
 	(HAServiceStateProto)(0),              // 9: avatarfs.hadoop.HAServiceStateProto
 	(OpenFilesTypeProto)(0),               // 10: avatarfs.hadoop.OpenFilesTypeProto
-	(RollingUpgradeActionProto)(0),        // 11: avatarfs.hadoop.RollingUpgradeActionProto
-	(RpcKindProto)(0),                     // 12: avatarfs.hadoop.RpcKindProto
-	(SafeModeActionProto)(0),              // 13: avatarfs.hadoop.SafeModeActionProto
-	(ShortCircuitFdResponse)(0),           // 14: avatarfs.hadoop.ShortCircuitFdResponse
-	(Status)(0),                           // 15: avatarfs.hadoop.Status
-	(StorageTypeProto)(0),                 // 16: avatarfs.hadoop.StorageTypeProto
-	(AclEntryProto_AclEntryScopeProto)(0), // 17: avatarfs.hadoop.AclEntryProto.AclEntryScopeProto
-	(AclEntryProto_AclEntryTypeProto)(0),  // 18: avatarfs.hadoop.AclEntryProto.AclEntryTypeProto
-	(AclEntryProto_FsActionProto)(0),      // 19: avatarfs.hadoop.AclEntryProto.FsActionProto
-	(DataTransferEncryptorMessageProto_DataTransferEncryptorStatus)(0), // 20: avatarfs.hadoop.DataTransferEncryptorMessageProto.DataTransferEncryptorStatus
-	(DatanodeInfoProto_AdminState)(0),                                  // 21: avatarfs.hadoop.DatanodeInfoProto.AdminState
-	(DatanodeStorageProto_StorageState)(0),                             // 22: avatarfs.hadoop.DatanodeStorageProto.StorageState
-	(HdfsFileStatusProto_FileType)(0),                                  // 23: avatarfs.hadoop.HdfsFileStatusProto.FileType
-	(HdfsFileStatusProto_Flags)(0),                                     // 24: avatarfs.hadoop.HdfsFileStatusProto.Flags
-	(OpWriteBlockProto_BlockConstructionStage)(0),                      // 25: avatarfs.hadoop.OpWriteBlockProto.BlockConstructionStage
-	(RpcRequestHeaderProto_OperationProto)(0),                          // 26: avatarfs.hadoop.RpcRequestHeaderProto.OperationProto
-	(RpcResponseHeaderProto_RpcStatusProto)(0),                         // 27: avatarfs.hadoop.RpcResponseHeaderProto.RpcStatusProto
-	(RpcResponseHeaderProto_RpcErrorCodeProto)(0),                      // 28: avatarfs.hadoop.RpcResponseHeaderProto.RpcErrorCodeProto
-	(RpcSaslProto_SaslState)(0),                                        // 29: avatarfs.hadoop.RpcSaslProto.SaslState
-	(*AbandonBlockRequestProto)(nil),                                   // 30: avatarfs.hadoop.AbandonBlockRequestProto
-	(*AbandonBlockResponseProto)(nil),                                  // 31: avatarfs.hadoop.AbandonBlockResponseProto
-	(*AclEntryProto)(nil),                                              // 32: avatarfs.hadoop.AclEntryProto
-	(*AddBlockRequestProto)(nil),                                       // 33: avatarfs.hadoop.AddBlockRequestProto
-	(*AddBlockResponseProto)(nil),                                      // 34: avatarfs.hadoop.AddBlockResponseProto
-	(*AddCacheDirectiveRequestProto)(nil),                              // 35: avatarfs.hadoop.AddCacheDirectiveRequestProto
-	(*AddCacheDirectiveResponseProto)(nil),                             // 36: avatarfs.hadoop.AddCacheDirectiveResponseProto
-	(*AddCachePoolRequestProto)(nil),                                   // 37: avatarfs.hadoop.AddCachePoolRequestProto
-	(*AddCachePoolResponseProto)(nil),                                  // 38: avatarfs.hadoop.AddCachePoolResponseProto
-	(*AllowSnapshotRequestProto)(nil),                                  // 39: avatarfs.hadoop.AllowSnapshotRequestProto
-	(*AllowSnapshotResponseProto)(nil),                                 // 40: avatarfs.hadoop.AllowSnapshotResponseProto
-	(*AppendRequestProto)(nil),                                         // 41: avatarfs.hadoop.AppendRequestProto
-	(*AppendResponseProto)(nil),                                        // 42: avatarfs.hadoop.AppendResponseProto
-	(*BaseHeaderProto)(nil),                                            // 43: avatarfs.hadoop.BaseHeaderProto
-	(*BatchedDirectoryListingProto)(nil),                               // 44: avatarfs.hadoop.BatchedDirectoryListingProto
-	(*BlockChecksumOptionsProto)(nil),                                  // 45: avatarfs.hadoop.BlockChecksumOptionsProto
-	(*BlockOpResponseProto)(nil),                                       // 46: avatarfs.hadoop.BlockOpResponseProto
-	(*BlockStoragePolicyProto)(nil),                                    // 47: avatarfs.hadoop.BlockStoragePolicyProto
-	(*CacheDirectiveEntryProto)(nil),                                   // 48: avatarfs.hadoop.CacheDirectiveEntryProto
-	(*CacheDirectiveInfoExpirationProto)(nil),                          // 49: avatarfs.hadoop.CacheDirectiveInfoExpirationProto
-	(*CacheDirectiveInfoProto)(nil),                                    // 50: avatarfs.hadoop.CacheDirectiveInfoProto
-	(*CacheDirectiveStatsProto)(nil),                                   // 51: avatarfs.hadoop.CacheDirectiveStatsProto
-	(*CachePoolEntryProto)(nil),                                        // 52: avatarfs.hadoop.CachePoolEntryProto
-	(*CachePoolInfoProto)(nil),                                         // 53: avatarfs.hadoop.CachePoolInfoProto
-	(*CachePoolStatsProto)(nil),                                        // 54: avatarfs.hadoop.CachePoolStatsProto
-	(*CachingStrategyProto)(nil),                                       // 55: avatarfs.hadoop.CachingStrategyProto
-	(*CheckAccessRequestProto)(nil),                                    // 56: avatarfs.hadoop.CheckAccessRequestProto
-	(*CheckAccessResponseProto)(nil),                                   // 57: avatarfs.hadoop.CheckAccessResponseProto
-	(*ChecksumProto)(nil),                                              // 58: avatarfs.hadoop.ChecksumProto
-	(*CipherOptionProto)(nil),                                          // 59: avatarfs.hadoop.CipherOptionProto
-	(*ClientOperationHeaderProto)(nil),                                 // 60: avatarfs.hadoop.ClientOperationHeaderProto
-	(*ClientReadStatusProto)(nil),                                      // 61: avatarfs.hadoop.ClientReadStatusProto
-	(*CompleteRequestProto)(nil),                                       // 62: avatarfs.hadoop.CompleteRequestProto
-	(*CompleteResponseProto)(nil),                                      // 63: avatarfs.hadoop.CompleteResponseProto
-	(*ConcatRequestProto)(nil),                                         // 64: avatarfs.hadoop.ConcatRequestProto
-	(*ConcatResponseProto)(nil),                                        // 65: avatarfs.hadoop.ConcatResponseProto
-	(*ContentSummaryProto)(nil),                                        // 66: avatarfs.hadoop.ContentSummaryProto
-	(*CorruptFileBlocksProto)(nil),                                     // 67: avatarfs.hadoop.CorruptFileBlocksProto
-	(*CreateRequestProto)(nil),                                         // 68: avatarfs.hadoop.CreateRequestProto
-	(*CreateResponseProto)(nil),                                        // 69: avatarfs.hadoop.CreateResponseProto
-	(*CreateSnapshotRequestProto)(nil),                                 // 70: avatarfs.hadoop.CreateSnapshotRequestProto
-	(*CreateSnapshotResponseProto)(nil),                                // 71: avatarfs.hadoop.CreateSnapshotResponseProto
-	(*CreateSymlinkRequestProto)(nil),                                  // 72: avatarfs.hadoop.CreateSymlinkRequestProto
-	(*CreateSymlinkResponseProto)(nil),                                 // 73: avatarfs.hadoop.CreateSymlinkResponseProto
-	(*DNTransferAckProto)(nil),                                         // 74: avatarfs.hadoop.DNTransferAckProto
-	(*DataEncryptionKeyProto)(nil),                                     // 75: avatarfs.hadoop.DataEncryptionKeyProto
-	(*DataTransferEncryptorMessageProto)(nil),                          // 76: avatarfs.hadoop.DataTransferEncryptorMessageProto
-	(*DataTransferTraceInfoProto)(nil),                                 // 77: avatarfs.hadoop.DataTransferTraceInfoProto
-	(*DatanodeIDProto)(nil),                                            // 78: avatarfs.hadoop.DatanodeIDProto
-	(*DatanodeInfoProto)(nil),                                          // 79: avatarfs.hadoop.DatanodeInfoProto
-	(*DatanodeInfosProto)(nil),                                         // 80: avatarfs.hadoop.DatanodeInfosProto
-	(*DatanodeStorageProto)(nil),                                       // 81: avatarfs.hadoop.DatanodeStorageProto
-	(*DatanodeStorageReportProto)(nil),                                 // 82: avatarfs.hadoop.DatanodeStorageReportProto
-	(*DeleteRequestProto)(nil),                                         // 83: avatarfs.hadoop.DeleteRequestProto
-	(*DeleteResponseProto)(nil),                                        // 84: avatarfs.hadoop.DeleteResponseProto
-	(*DeleteSnapshotRequestProto)(nil),                                 // 85: avatarfs.hadoop.DeleteSnapshotRequestProto
-	(*DeleteSnapshotResponseProto)(nil),                                // 86: avatarfs.hadoop.DeleteSnapshotResponseProto
-	(*DirectoryListingProto)(nil),                                      // 87: avatarfs.hadoop.DirectoryListingProto
-	(*DisallowSnapshotRequestProto)(nil),                               // 88: avatarfs.hadoop.DisallowSnapshotRequestProto
-	(*DisallowSnapshotResponseProto)(nil),                              // 89: avatarfs.hadoop.DisallowSnapshotResponseProto
-	(*ECSchemaOptionEntryProto)(nil),                                   // 90: avatarfs.hadoop.ECSchemaOptionEntryProto
-	(*ECSchemaProto)(nil),                                              // 91: avatarfs.hadoop.ECSchemaProto
-	(*ErasureCodingPolicyProto)(nil),                                   // 92: avatarfs.hadoop.ErasureCodingPolicyProto
-	(*EventBatchProto)(nil),                                            // 93: avatarfs.hadoop.EventBatchProto
-	(*EventProto)(nil),                                                 // 94: avatarfs.hadoop.EventProto
-	(*EventsListProto)(nil),                                            // 95: avatarfs.hadoop.EventsListProto
-	(*ExtendedBlockProto)(nil),                                         // 96: avatarfs.hadoop.ExtendedBlockProto
-	(*FileEncryptionInfoProto)(nil),                                    // 97: avatarfs.hadoop.FileEncryptionInfoProto
-	(*FinalizeUpgradeRequestProto)(nil),                                // 98: avatarfs.hadoop.FinalizeUpgradeRequestProto
-	(*FinalizeUpgradeResponseProto)(nil),                               // 99: avatarfs.hadoop.FinalizeUpgradeResponseProto
-	(*FsPermissionProto)(nil),                                          // 100: avatarfs.hadoop.FsPermissionProto
-	(*FsServerDefaultsProto)(nil),                                      // 101: avatarfs.hadoop.FsServerDefaultsProto
-	(*FsyncRequestProto)(nil),                                          // 102: avatarfs.hadoop.FsyncRequestProto
-	(*FsyncResponseProto)(nil),                                         // 103: avatarfs.hadoop.FsyncResponseProto
-	(*GetAdditionalDatanodeRequestProto)(nil),                          // 104: avatarfs.hadoop.GetAdditionalDatanodeRequestProto
-	(*GetAdditionalDatanodeResponseProto)(nil),                         // 105: avatarfs.hadoop.GetAdditionalDatanodeResponseProto
-	(*GetBatchedListingRequestProto)(nil),                              // 106: avatarfs.hadoop.GetBatchedListingRequestProto
-	(*GetBatchedListingResponseProto)(nil),                             // 107: avatarfs.hadoop.GetBatchedListingResponseProto
-	(*GetBlockLocationsRequestProto)(nil),                              // 108: avatarfs.hadoop.GetBlockLocationsRequestProto
-	(*GetBlockLocationsResponseProto)(nil),                             // 109: avatarfs.hadoop.GetBlockLocationsResponseProto
-	(*GetContentSummaryRequestProto)(nil),                              // 110: avatarfs.hadoop.GetContentSummaryRequestProto
-	(*GetContentSummaryResponseProto)(nil),                             // 111: avatarfs.hadoop.GetContentSummaryResponseProto
-	(*GetCurrentEditLogTxidRequestProto)(nil),                          // 112: avatarfs.hadoop.GetCurrentEditLogTxidRequestProto
-	(*GetCurrentEditLogTxidResponseProto)(nil),                         // 113: avatarfs.hadoop.GetCurrentEditLogTxidResponseProto
-	(*GetDataEncryptionKeyRequestProto)(nil),                           // 114: avatarfs.hadoop.GetDataEncryptionKeyRequestProto
-	(*GetDataEncryptionKeyResponseProto)(nil),                          // 115: avatarfs.hadoop.GetDataEncryptionKeyResponseProto
-	(*GetDatanodeReportRequestProto)(nil),                              // 116: avatarfs.hadoop.GetDatanodeReportRequestProto
-	(*GetDatanodeReportResponseProto)(nil),                             // 117: avatarfs.hadoop.GetDatanodeReportResponseProto
-	(*GetDatanodeStorageReportRequestProto)(nil),                       // 118: avatarfs.hadoop.GetDatanodeStorageReportRequestProto
-	(*GetDatanodeStorageReportResponseProto)(nil),                      // 119: avatarfs.hadoop.GetDatanodeStorageReportResponseProto
-	(*GetEditsFromTxidRequestProto)(nil),                               // 120: avatarfs.hadoop.GetEditsFromTxidRequestProto
-	(*GetEditsFromTxidResponseProto)(nil),                              // 121: avatarfs.hadoop.GetEditsFromTxidResponseProto
-	(*GetFileInfoRequestProto)(nil),                                    // 122: avatarfs.hadoop.GetFileInfoRequestProto
-	(*GetFileInfoResponseProto)(nil),                                   // 123: avatarfs.hadoop.GetFileInfoResponseProto
-	(*GetFileLinkInfoRequestProto)(nil),                                // 124: avatarfs.hadoop.GetFileLinkInfoRequestProto
-	(*GetFileLinkInfoResponseProto)(nil),                               // 125: avatarfs.hadoop.GetFileLinkInfoResponseProto
-	(*GetFsECBlockGroupStatsRequestProto)(nil),                         // 126: avatarfs.hadoop.GetFsECBlockGroupStatsRequestProto
-	(*GetFsECBlockGroupStatsResponseProto)(nil),                        // 127: avatarfs.hadoop.GetFsECBlockGroupStatsResponseProto
-	(*GetFsReplicatedBlockStatsRequestProto)(nil),                      // 128: avatarfs.hadoop.GetFsReplicatedBlockStatsRequestProto
-	(*GetFsReplicatedBlockStatsResponseProto)(nil),                     // 129: avatarfs.hadoop.GetFsReplicatedBlockStatsResponseProto
-	(*GetFsStatsResponseProto)(nil),                                    // 130: avatarfs.hadoop.GetFsStatsResponseProto
-	(*GetFsStatusRequestProto)(nil),                                    // 131: avatarfs.hadoop.GetFsStatusRequestProto
-	(*GetLinkTargetRequestProto)(nil),                                  // 132: avatarfs.hadoop.GetLinkTargetRequestProto
-	(*GetLinkTargetResponseProto)(nil),                                 // 133: avatarfs.hadoop.GetLinkTargetResponseProto
-	(*GetListingRequestProto)(nil),                                     // 134: avatarfs.hadoop.GetListingRequestProto
-	(*GetListingResponseProto)(nil),                                    // 135: avatarfs.hadoop.GetListingResponseProto
-	(*GetLocatedFileInfoRequestProto)(nil),                             // 136: avatarfs.hadoop.GetLocatedFileInfoRequestProto
-	(*GetLocatedFileInfoResponseProto)(nil),                            // 137: avatarfs.hadoop.GetLocatedFileInfoResponseProto
-	(*GetPreferredBlockSizeRequestProto)(nil),                          // 138: avatarfs.hadoop.GetPreferredBlockSizeRequestProto
-	(*GetPreferredBlockSizeResponseProto)(nil),                         // 139: avatarfs.hadoop.GetPreferredBlockSizeResponseProto
-	(*GetQuotaUsageRequestProto)(nil),                                  // 140: avatarfs.hadoop.GetQuotaUsageRequestProto
-	(*GetQuotaUsageResponseProto)(nil),                                 // 141: avatarfs.hadoop.GetQuotaUsageResponseProto
-	(*GetServerDefaultsRequestProto)(nil),                              // 142: avatarfs.hadoop.GetServerDefaultsRequestProto
-	(*GetServerDefaultsResponseProto)(nil),                             // 143: avatarfs.hadoop.GetServerDefaultsResponseProto
-	(*GetServiceStatusRequestProto)(nil),                               // 144: avatarfs.hadoop.GetServiceStatusRequestProto
-	(*GetServiceStatusResponseProto)(nil),                              // 145: avatarfs.hadoop.GetServiceStatusResponseProto
-	(*GetSnapshotDiffReportListingRequestProto)(nil),                   // 146: avatarfs.hadoop.GetSnapshotDiffReportListingRequestProto
-	(*GetSnapshotDiffReportListingResponseProto)(nil),                  // 147: avatarfs.hadoop.GetSnapshotDiffReportListingResponseProto
-	(*GetSnapshotDiffReportRequestProto)(nil),                          // 148: avatarfs.hadoop.GetSnapshotDiffReportRequestProto
-	(*GetSnapshotDiffReportResponseProto)(nil),                         // 149: avatarfs.hadoop.GetSnapshotDiffReportResponseProto
-	(*GetSnapshottableDirListingRequestProto)(nil),                     // 150: avatarfs.hadoop.GetSnapshottableDirListingRequestProto
-	(*GetSnapshottableDirListingResponseProto)(nil),                    // 151: avatarfs.hadoop.GetSnapshottableDirListingResponseProto
-	(*GetStoragePoliciesRequestProto)(nil),                             // 152: avatarfs.hadoop.GetStoragePoliciesRequestProto
-	(*GetStoragePoliciesResponseProto)(nil),                            // 153: avatarfs.hadoop.GetStoragePoliciesResponseProto
-	(*GetStoragePolicyRequestProto)(nil),                               // 154: avatarfs.hadoop.GetStoragePolicyRequestProto
-	(*GetStoragePolicyResponseProto)(nil),                              // 155: avatarfs.hadoop.GetStoragePolicyResponseProto
-	(*HAServiceStateRequestProto)(nil),                                 // 156: avatarfs.hadoop.HAServiceStateRequestProto
-	(*HAServiceStateResponseProto)(nil),                                // 157: avatarfs.hadoop.HAServiceStateResponseProto
-	(*HAStateChangeRequestInfoProto)(nil),                              // 158: avatarfs.hadoop.HAStateChangeRequestInfoProto
-	(*HandshakeSecretProto)(nil),                                       // 159: avatarfs.hadoop.HandshakeSecretProto
-	(*HdfsFileStatusProto)(nil),                                        // 160: avatarfs.hadoop.HdfsFileStatusProto
-	(*IpcConnectionContextProto)(nil),                                  // 161: avatarfs.hadoop.IpcConnectionContextProto
-	(*IsFileClosedRequestProto)(nil),                                   // 162: avatarfs.hadoop.IsFileClosedRequestProto
-	(*IsFileClosedResponseProto)(nil),                                  // 163: avatarfs.hadoop.IsFileClosedResponseProto
-	(*ListCacheDirectivesRequestProto)(nil),                            // 164: avatarfs.hadoop.ListCacheDirectivesRequestProto
-	(*ListCacheDirectivesResponseProto)(nil),                           // 165: avatarfs.hadoop.ListCacheDirectivesResponseProto
-	(*ListCachePoolsRequestProto)(nil),                                 // 166: avatarfs.hadoop.ListCachePoolsRequestProto
-	(*ListCachePoolsResponseProto)(nil),                                // 167: avatarfs.hadoop.ListCachePoolsResponseProto
-	(*ListCorruptFileBlocksRequestProto)(nil),                          // 168: avatarfs.hadoop.ListCorruptFileBlocksRequestProto
-	(*ListCorruptFileBlocksResponseProto)(nil),                         // 169: avatarfs.hadoop.ListCorruptFileBlocksResponseProto
-	(*ListOpenFilesRequestProto)(nil),                                  // 170: avatarfs.hadoop.ListOpenFilesRequestProto
-	(*ListOpenFilesResponseProto)(nil),                                 // 171: avatarfs.hadoop.ListOpenFilesResponseProto
-	(*LocatedBlockProto)(nil),                                          // 172: avatarfs.hadoop.LocatedBlockProto
-	(*LocatedBlocksProto)(nil),                                         // 173: avatarfs.hadoop.LocatedBlocksProto
-	(*MetaSaveRequestProto)(nil),                                       // 174: avatarfs.hadoop.MetaSaveRequestProto
-	(*MetaSaveResponseProto)(nil),                                      // 175: avatarfs.hadoop.MetaSaveResponseProto
-	(*MkdirsRequestProto)(nil),                                         // 176: avatarfs.hadoop.MkdirsRequestProto
-	(*MkdirsResponseProto)(nil),                                        // 177: avatarfs.hadoop.MkdirsResponseProto
-	(*ModifyCacheDirectiveRequestProto)(nil),                           // 178: avatarfs.hadoop.ModifyCacheDirectiveRequestProto
-	(*ModifyCacheDirectiveResponseProto)(nil),                          // 179: avatarfs.hadoop.ModifyCacheDirectiveResponseProto
-	(*ModifyCachePoolRequestProto)(nil),                                // 180: avatarfs.hadoop.ModifyCachePoolRequestProto
-	(*ModifyCachePoolResponseProto)(nil),                               // 181: avatarfs.hadoop.ModifyCachePoolResponseProto
-	(*MonitorHealthRequestProto)(nil),                                  // 182: avatarfs.hadoop.MonitorHealthRequestProto
-	(*MonitorHealthResponseProto)(nil),                                 // 183: avatarfs.hadoop.MonitorHealthResponseProto
-	(*MsyncRequestProto)(nil),                                          // 184: avatarfs.hadoop.MsyncRequestProto
-	(*MsyncResponseProto)(nil),                                         // 185: avatarfs.hadoop.MsyncResponseProto
-	(*OpBlockChecksumProto)(nil),                                       // 186: avatarfs.hadoop.OpBlockChecksumProto
-	(*OpBlockChecksumResponseProto)(nil),                               // 187: avatarfs.hadoop.OpBlockChecksumResponseProto
-	(*OpBlockGroupChecksumProto)(nil),                                  // 188: avatarfs.hadoop.OpBlockGroupChecksumProto
-	(*OpCopyBlockProto)(nil),                                           // 189: avatarfs.hadoop.OpCopyBlockProto
-	(*OpCustomProto)(nil),                                              // 190: avatarfs.hadoop.OpCustomProto
-	(*OpReadBlockProto)(nil),                                           // 191: avatarfs.hadoop.OpReadBlockProto
-	(*OpReplaceBlockProto)(nil),                                        // 192: avatarfs.hadoop.OpReplaceBlockProto
-	(*OpRequestShortCircuitAccessProto)(nil),                           // 193: avatarfs.hadoop.OpRequestShortCircuitAccessProto
-	(*OpTransferBlockProto)(nil),                                       // 194: avatarfs.hadoop.OpTransferBlockProto
-	(*OpWriteBlockProto)(nil),                                          // 195: avatarfs.hadoop.OpWriteBlockProto
-	(*OpenFilesBatchResponseProto)(nil),                                // 196: avatarfs.hadoop.OpenFilesBatchResponseProto
-	(*PacketHeaderProto)(nil),                                          // 197: avatarfs.hadoop.PacketHeaderProto
-	(*PipelineAckProto)(nil),                                           // 198: avatarfs.hadoop.PipelineAckProto
-	(*QuotaUsageProto)(nil),                                            // 199: avatarfs.hadoop.QuotaUsageProto
-	(*RPCCallerContextProto)(nil),                                      // 200: avatarfs.hadoop.RPCCallerContextProto
-	(*RPCTraceInfoProto)(nil),                                          // 201: avatarfs.hadoop.RPCTraceInfoProto
-	(*ReadOpChecksumInfoProto)(nil),                                    // 202: avatarfs.hadoop.ReadOpChecksumInfoProto
-	(*RecoverLeaseRequestProto)(nil),                                   // 203: avatarfs.hadoop.RecoverLeaseRequestProto
-	(*RecoverLeaseResponseProto)(nil),                                  // 204: avatarfs.hadoop.RecoverLeaseResponseProto
-	(*RefreshNodesRequestProto)(nil),                                   // 205: avatarfs.hadoop.RefreshNodesRequestProto
-	(*RefreshNodesResponseProto)(nil),                                  // 206: avatarfs.hadoop.RefreshNodesResponseProto
-	(*ReleaseShortCircuitAccessRequestProto)(nil),                      // 207: avatarfs.hadoop.ReleaseShortCircuitAccessRequestProto
-	(*ReleaseShortCircuitAccessResponseProto)(nil),                     // 208: avatarfs.hadoop.ReleaseShortCircuitAccessResponseProto
-	(*RemoteExceptionProto)(nil),                                       // 209: avatarfs.hadoop.RemoteExceptionProto
-	(*RemoveCacheDirectiveRequestProto)(nil),                           // 210: avatarfs.hadoop.RemoveCacheDirectiveRequestProto
-	(*RemoveCacheDirectiveResponseProto)(nil),                          // 211: avatarfs.hadoop.RemoveCacheDirectiveResponseProto
-	(*RemoveCachePoolRequestProto)(nil),                                // 212: avatarfs.hadoop.RemoveCachePoolRequestProto
-	(*RemoveCachePoolResponseProto)(nil),                               // 213: avatarfs.hadoop.RemoveCachePoolResponseProto
-	(*Rename2RequestProto)(nil),                                        // 214: avatarfs.hadoop.Rename2RequestProto
-	(*Rename2ResponseProto)(nil),                                       // 215: avatarfs.hadoop.Rename2ResponseProto
-	(*RenameRequestProto)(nil),                                         // 216: avatarfs.hadoop.RenameRequestProto
-	(*RenameResponseProto)(nil),                                        // 217: avatarfs.hadoop.RenameResponseProto
-	(*RenameSnapshotRequestProto)(nil),                                 // 218: avatarfs.hadoop.RenameSnapshotRequestProto
-	(*RenameSnapshotResponseProto)(nil),                                // 219: avatarfs.hadoop.RenameSnapshotResponseProto
-	(*RenewLeaseRequestProto)(nil),                                     // 220: avatarfs.hadoop.RenewLeaseRequestProto
-	(*RenewLeaseResponseProto)(nil),                                    // 221: avatarfs.hadoop.RenewLeaseResponseProto
-	(*ReportBadBlocksRequestProto)(nil),                                // 222: avatarfs.hadoop.ReportBadBlocksRequestProto
-	(*ReportBadBlocksResponseProto)(nil),                               // 223: avatarfs.hadoop.ReportBadBlocksResponseProto
-	(*RequestHeaderProto)(nil),                                         // 224: avatarfs.hadoop.RequestHeaderProto
-	(*RestoreFailedStorageRequestProto)(nil),                           // 225: avatarfs.hadoop.RestoreFailedStorageRequestProto
-	(*RestoreFailedStorageResponseProto)(nil),                          // 226: avatarfs.hadoop.RestoreFailedStorageResponseProto
-	(*RollEditsRequestProto)(nil),                                      // 227: avatarfs.hadoop.RollEditsRequestProto
-	(*RollEditsResponseProto)(nil),                                     // 228: avatarfs.hadoop.RollEditsResponseProto
-	(*RollingUpgradeInfoProto)(nil),                                    // 229: avatarfs.hadoop.RollingUpgradeInfoProto
-	(*RollingUpgradeRequestProto)(nil),                                 // 230: avatarfs.hadoop.RollingUpgradeRequestProto
-	(*RollingUpgradeResponseProto)(nil),                                // 231: avatarfs.hadoop.RollingUpgradeResponseProto
-	(*RollingUpgradeStatusProto)(nil),                                  // 232: avatarfs.hadoop.RollingUpgradeStatusProto
-	(*RpcRequestHeaderProto)(nil),                                      // 233: avatarfs.hadoop.RpcRequestHeaderProto
-	(*RpcResponseHeaderProto)(nil),                                     // 234: avatarfs.hadoop.RpcResponseHeaderProto
-	(*RpcSaslProto)(nil),                                               // 235: avatarfs.hadoop.RpcSaslProto
-	(*SatisfyStoragePolicyRequestProto)(nil),                           // 236: avatarfs.hadoop.SatisfyStoragePolicyRequestProto
-	(*SatisfyStoragePolicyResponseProto)(nil),                          // 237: avatarfs.hadoop.SatisfyStoragePolicyResponseProto
-	(*SaveNamespaceRequestProto)(nil),                                  // 238: avatarfs.hadoop.SaveNamespaceRequestProto
-	(*SaveNamespaceResponseProto)(nil),                                 // 239: avatarfs.hadoop.SaveNamespaceResponseProto
-	(*SetBalancerBandwidthRequestProto)(nil),                           // 240: avatarfs.hadoop.SetBalancerBandwidthRequestProto
-	(*SetBalancerBandwidthResponseProto)(nil),                          // 241: avatarfs.hadoop.SetBalancerBandwidthResponseProto
-	(*SetOwnerRequestProto)(nil),                                       // 242: avatarfs.hadoop.SetOwnerRequestProto
-	(*SetOwnerResponseProto)(nil),                                      // 243: avatarfs.hadoop.SetOwnerResponseProto
-	(*SetPermissionRequestProto)(nil),                                  // 244: avatarfs.hadoop.SetPermissionRequestProto
-	(*SetPermissionResponseProto)(nil),                                 // 245: avatarfs.hadoop.SetPermissionResponseProto
-	(*SetQuotaRequestProto)(nil),                                       // 246: avatarfs.hadoop.SetQuotaRequestProto
-	(*SetQuotaResponseProto)(nil),                                      // 247: avatarfs.hadoop.SetQuotaResponseProto
-	(*SetReplicationRequestProto)(nil),                                 // 248: avatarfs.hadoop.SetReplicationRequestProto
-	(*SetReplicationResponseProto)(nil),                                // 249: avatarfs.hadoop.SetReplicationResponseProto
-	(*SetSafeModeRequestProto)(nil),                                    // 250: avatarfs.hadoop.SetSafeModeRequestProto
-	(*SetSafeModeResponseProto)(nil),                                   // 251: avatarfs.hadoop.SetSafeModeResponseProto
-	(*SetStoragePolicyRequestProto)(nil),                               // 252: avatarfs.hadoop.SetStoragePolicyRequestProto
-	(*SetStoragePolicyResponseProto)(nil),                              // 253: avatarfs.hadoop.SetStoragePolicyResponseProto
-	(*SetTimesRequestProto)(nil),                                       // 254: avatarfs.hadoop.SetTimesRequestProto
-	(*SetTimesResponseProto)(nil),                                      // 255: avatarfs.hadoop.SetTimesResponseProto
-	(*ShortCircuitShmIdProto)(nil),                                     // 256: avatarfs.hadoop.ShortCircuitShmIdProto
-	(*ShortCircuitShmRequestProto)(nil),                                // 257: avatarfs.hadoop.ShortCircuitShmRequestProto
-	(*ShortCircuitShmResponseProto)(nil),                               // 258: avatarfs.hadoop.ShortCircuitShmResponseProto
-	(*ShortCircuitShmSlotProto)(nil),                                   // 259: avatarfs.hadoop.ShortCircuitShmSlotProto
-	(*SnapshotDiffReportCursorProto)(nil),                              // 260: avatarfs.hadoop.SnapshotDiffReportCursorProto
-	(*SnapshotDiffReportEntryProto)(nil),                               // 261: avatarfs.hadoop.SnapshotDiffReportEntryProto
-	(*SnapshotDiffReportListingEntryProto)(nil),                        // 262: avatarfs.hadoop.SnapshotDiffReportListingEntryProto
-	(*SnapshotDiffReportListingProto)(nil),                             // 263: avatarfs.hadoop.SnapshotDiffReportListingProto
-	(*SnapshotDiffReportProto)(nil),                                    // 264: avatarfs.hadoop.SnapshotDiffReportProto
-	(*SnapshottableDirectoryListingProto)(nil),                         // 265: avatarfs.hadoop.SnapshottableDirectoryListingProto
-	(*SnapshottableDirectoryStatusProto)(nil),                          // 266: avatarfs.hadoop.SnapshottableDirectoryStatusProto
-	(*StorageReportProto)(nil),                                         // 267: avatarfs.hadoop.StorageReportProto
-	(*StorageTypeQuotaInfoProto)(nil),                                  // 268: avatarfs.hadoop.StorageTypeQuotaInfoProto
-	(*StorageTypeQuotaInfosProto)(nil),                                 // 269: avatarfs.hadoop.StorageTypeQuotaInfosProto
-	(*StorageTypesProto)(nil),                                          // 270: avatarfs.hadoop.StorageTypesProto
-	(*TokenProto)(nil),                                                 // 271: avatarfs.hadoop.TokenProto
-	(*TransitionToActiveRequestProto)(nil),                             // 272: avatarfs.hadoop.TransitionToActiveRequestProto
-	(*TransitionToActiveResponseProto)(nil),                            // 273: avatarfs.hadoop.TransitionToActiveResponseProto
-	(*TransitionToObserverRequestProto)(nil),                           // 274: avatarfs.hadoop.TransitionToObserverRequestProto
-	(*TransitionToObserverResponseProto)(nil),                          // 275: avatarfs.hadoop.TransitionToObserverResponseProto
-	(*TransitionToStandbyRequestProto)(nil),                            // 276: avatarfs.hadoop.TransitionToStandbyRequestProto
-	(*TransitionToStandbyResponseProto)(nil),                           // 277: avatarfs.hadoop.TransitionToStandbyResponseProto
-	(*TruncateRequestProto)(nil),                                       // 278: avatarfs.hadoop.TruncateRequestProto
-	(*TruncateResponseProto)(nil),                                      // 279: avatarfs.hadoop.TruncateResponseProto
-	(*UnsetStoragePolicyRequestProto)(nil),                             // 280: avatarfs.hadoop.UnsetStoragePolicyRequestProto
-	(*UnsetStoragePolicyResponseProto)(nil),                            // 281: avatarfs.hadoop.UnsetStoragePolicyResponseProto
-	(*UpdateBlockForPipelineRequestProto)(nil),                         // 282: avatarfs.hadoop.UpdateBlockForPipelineRequestProto
-	(*UpdateBlockForPipelineResponseProto)(nil),                        // 283: avatarfs.hadoop.UpdateBlockForPipelineResponseProto
-	(*UpdatePipelineRequestProto)(nil),                                 // 284: avatarfs.hadoop.UpdatePipelineRequestProto
-	(*UpdatePipelineResponseProto)(nil),                                // 285: avatarfs.hadoop.UpdatePipelineResponseProto
-	(*UpgradeStatusRequestProto)(nil),                                  // 286: avatarfs.hadoop.UpgradeStatusRequestProto
-	(*UpgradeStatusResponseProto)(nil),                                 // 287: avatarfs.hadoop.UpgradeStatusResponseProto
-	(*UserInformationProto)(nil),                                       // 288: avatarfs.hadoop.UserInformationProto
-	(*RpcSaslProto_SaslAuth)(nil),                                      // 289: avatarfs.hadoop.RpcSaslProto.SaslAuth
+	(ReencryptActionProto)(0),             // 11: avatarfs.hadoop.ReencryptActionProto
+	(ReencryptionStateProto)(0),           // 12: avatarfs.hadoop.ReencryptionStateProto
+	(RollingUpgradeActionProto)(0),        // 13: avatarfs.hadoop.RollingUpgradeActionProto
+	(RpcKindProto)(0),                     // 14: avatarfs.hadoop.RpcKindProto
+	(SafeModeActionProto)(0),              // 15: avatarfs.hadoop.SafeModeActionProto
+	(ShortCircuitFdResponse)(0),           // 16: avatarfs.hadoop.ShortCircuitFdResponse
+	(Status)(0),                           // 17: avatarfs.hadoop.Status
+	(StorageTypeProto)(0),                 // 18: avatarfs.hadoop.StorageTypeProto
+	(XAttrSetFlagProto)(0),                // 19: avatarfs.hadoop.XAttrSetFlagProto
+	(AclEntryProto_AclEntryScopeProto)(0), // 20: avatarfs.hadoop.AclEntryProto.AclEntryScopeProto
+	(AclEntryProto_AclEntryTypeProto)(0),  // 21: avatarfs.hadoop.AclEntryProto.AclEntryTypeProto
+	(AclEntryProto_FsActionProto)(0),      // 22: avatarfs.hadoop.AclEntryProto.FsActionProto
+	(DataTransferEncryptorMessageProto_DataTransferEncryptorStatus)(0), // 23: avatarfs.hadoop.DataTransferEncryptorMessageProto.DataTransferEncryptorStatus
+	(DatanodeInfoProto_AdminState)(0),                                  // 24: avatarfs.hadoop.DatanodeInfoProto.AdminState
+	(DatanodeStorageProto_StorageState)(0),                             // 25: avatarfs.hadoop.DatanodeStorageProto.StorageState
+	(HdfsFileStatusProto_FileType)(0),                                  // 26: avatarfs.hadoop.HdfsFileStatusProto.FileType
+	(HdfsFileStatusProto_Flags)(0),                                     // 27: avatarfs.hadoop.HdfsFileStatusProto.Flags
+	(OpWriteBlockProto_BlockConstructionStage)(0),                      // 28: avatarfs.hadoop.OpWriteBlockProto.BlockConstructionStage
+	(RpcRequestHeaderProto_OperationProto)(0),                          // 29: avatarfs.hadoop.RpcRequestHeaderProto.OperationProto
+	(RpcResponseHeaderProto_RpcStatusProto)(0),                         // 30: avatarfs.hadoop.RpcResponseHeaderProto.RpcStatusProto
+	(RpcResponseHeaderProto_RpcErrorCodeProto)(0),                      // 31: avatarfs.hadoop.RpcResponseHeaderProto.RpcErrorCodeProto
+	(RpcSaslProto_SaslState)(0),                                        // 32: avatarfs.hadoop.RpcSaslProto.SaslState
+	(XAttrProto_XAttrNamespaceProto)(0),                                // 33: avatarfs.hadoop.XAttrProto.XAttrNamespaceProto
+	(*AbandonBlockRequestProto)(nil),                                   // 34: avatarfs.hadoop.AbandonBlockRequestProto
+	(*AbandonBlockResponseProto)(nil),                                  // 35: avatarfs.hadoop.AbandonBlockResponseProto
+	(*AclEntryProto)(nil),                                              // 36: avatarfs.hadoop.AclEntryProto
+	(*AclStatusProto)(nil),                                             // 37: avatarfs.hadoop.AclStatusProto
+	(*AddBlockRequestProto)(nil),                                       // 38: avatarfs.hadoop.AddBlockRequestProto
+	(*AddBlockResponseProto)(nil),                                      // 39: avatarfs.hadoop.AddBlockResponseProto
+	(*AddCacheDirectiveRequestProto)(nil),                              // 40: avatarfs.hadoop.AddCacheDirectiveRequestProto
+	(*AddCacheDirectiveResponseProto)(nil),                             // 41: avatarfs.hadoop.AddCacheDirectiveResponseProto
+	(*AddCachePoolRequestProto)(nil),                                   // 42: avatarfs.hadoop.AddCachePoolRequestProto
+	(*AddCachePoolResponseProto)(nil),                                  // 43: avatarfs.hadoop.AddCachePoolResponseProto
+	(*AllowSnapshotRequestProto)(nil),                                  // 44: avatarfs.hadoop.AllowSnapshotRequestProto
+	(*AllowSnapshotResponseProto)(nil),                                 // 45: avatarfs.hadoop.AllowSnapshotResponseProto
+	(*AppendRequestProto)(nil),                                         // 46: avatarfs.hadoop.AppendRequestProto
+	(*AppendResponseProto)(nil),                                        // 47: avatarfs.hadoop.AppendResponseProto
+	(*BaseHeaderProto)(nil),                                            // 48: avatarfs.hadoop.BaseHeaderProto
+	(*BatchedDirectoryListingProto)(nil),                               // 49: avatarfs.hadoop.BatchedDirectoryListingProto
+	(*BlockChecksumOptionsProto)(nil),                                  // 50: avatarfs.hadoop.BlockChecksumOptionsProto
+	(*BlockOpResponseProto)(nil),                                       // 51: avatarfs.hadoop.BlockOpResponseProto
+	(*BlockStoragePolicyProto)(nil),                                    // 52: avatarfs.hadoop.BlockStoragePolicyProto
+	(*CacheDirectiveEntryProto)(nil),                                   // 53: avatarfs.hadoop.CacheDirectiveEntryProto
+	(*CacheDirectiveInfoExpirationProto)(nil),                          // 54: avatarfs.hadoop.CacheDirectiveInfoExpirationProto
+	(*CacheDirectiveInfoProto)(nil),                                    // 55: avatarfs.hadoop.CacheDirectiveInfoProto
+	(*CacheDirectiveStatsProto)(nil),                                   // 56: avatarfs.hadoop.CacheDirectiveStatsProto
+	(*CachePoolEntryProto)(nil),                                        // 57: avatarfs.hadoop.CachePoolEntryProto
+	(*CachePoolInfoProto)(nil),                                         // 58: avatarfs.hadoop.CachePoolInfoProto
+	(*CachePoolStatsProto)(nil),                                        // 59: avatarfs.hadoop.CachePoolStatsProto
+	(*CachingStrategyProto)(nil),                                       // 60: avatarfs.hadoop.CachingStrategyProto
+	(*CheckAccessRequestProto)(nil),                                    // 61: avatarfs.hadoop.CheckAccessRequestProto
+	(*CheckAccessResponseProto)(nil),                                   // 62: avatarfs.hadoop.CheckAccessResponseProto
+	(*ChecksumProto)(nil),                                              // 63: avatarfs.hadoop.ChecksumProto
+	(*CipherOptionProto)(nil),                                          // 64: avatarfs.hadoop.CipherOptionProto
+	(*ClientOperationHeaderProto)(nil),                                 // 65: avatarfs.hadoop.ClientOperationHeaderProto
+	(*ClientReadStatusProto)(nil),                                      // 66: avatarfs.hadoop.ClientReadStatusProto
+	(*CompleteRequestProto)(nil),                                       // 67: avatarfs.hadoop.CompleteRequestProto
+	(*CompleteResponseProto)(nil),                                      // 68: avatarfs.hadoop.CompleteResponseProto
+	(*ConcatRequestProto)(nil),                                         // 69: avatarfs.hadoop.ConcatRequestProto
+	(*ConcatResponseProto)(nil),                                        // 70: avatarfs.hadoop.ConcatResponseProto
+	(*ContentSummaryProto)(nil),                                        // 71: avatarfs.hadoop.ContentSummaryProto
+	(*CorruptFileBlocksProto)(nil),                                     // 72: avatarfs.hadoop.CorruptFileBlocksProto
+	(*CreateEncryptionZoneRequestProto)(nil),                           // 73: avatarfs.hadoop.CreateEncryptionZoneRequestProto
+	(*CreateEncryptionZoneResponseProto)(nil),                          // 74: avatarfs.hadoop.CreateEncryptionZoneResponseProto
+	(*CreateRequestProto)(nil),                                         // 75: avatarfs.hadoop.CreateRequestProto
+	(*CreateResponseProto)(nil),                                        // 76: avatarfs.hadoop.CreateResponseProto
+	(*CreateSnapshotRequestProto)(nil),                                 // 77: avatarfs.hadoop.CreateSnapshotRequestProto
+	(*CreateSnapshotResponseProto)(nil),                                // 78: avatarfs.hadoop.CreateSnapshotResponseProto
+	(*CreateSymlinkRequestProto)(nil),                                  // 79: avatarfs.hadoop.CreateSymlinkRequestProto
+	(*CreateSymlinkResponseProto)(nil),                                 // 80: avatarfs.hadoop.CreateSymlinkResponseProto
+	(*DNTransferAckProto)(nil),                                         // 81: avatarfs.hadoop.DNTransferAckProto
+	(*DataEncryptionKeyProto)(nil),                                     // 82: avatarfs.hadoop.DataEncryptionKeyProto
+	(*DataTransferEncryptorMessageProto)(nil),                          // 83: avatarfs.hadoop.DataTransferEncryptorMessageProto
+	(*DataTransferTraceInfoProto)(nil),                                 // 84: avatarfs.hadoop.DataTransferTraceInfoProto
+	(*DatanodeIDProto)(nil),                                            // 85: avatarfs.hadoop.DatanodeIDProto
+	(*DatanodeInfoProto)(nil),                                          // 86: avatarfs.hadoop.DatanodeInfoProto
+	(*DatanodeInfosProto)(nil),                                         // 87: avatarfs.hadoop.DatanodeInfosProto
+	(*DatanodeStorageProto)(nil),                                       // 88: avatarfs.hadoop.DatanodeStorageProto
+	(*DatanodeStorageReportProto)(nil),                                 // 89: avatarfs.hadoop.DatanodeStorageReportProto
+	(*DeleteRequestProto)(nil),                                         // 90: avatarfs.hadoop.DeleteRequestProto
+	(*DeleteResponseProto)(nil),                                        // 91: avatarfs.hadoop.DeleteResponseProto
+	(*DeleteSnapshotRequestProto)(nil),                                 // 92: avatarfs.hadoop.DeleteSnapshotRequestProto
+	(*DeleteSnapshotResponseProto)(nil),                                // 93: avatarfs.hadoop.DeleteSnapshotResponseProto
+	(*DirectoryListingProto)(nil),                                      // 94: avatarfs.hadoop.DirectoryListingProto
+	(*DisallowSnapshotRequestProto)(nil),                               // 95: avatarfs.hadoop.DisallowSnapshotRequestProto
+	(*DisallowSnapshotResponseProto)(nil),                              // 96: avatarfs.hadoop.DisallowSnapshotResponseProto
+	(*ECSchemaOptionEntryProto)(nil),                                   // 97: avatarfs.hadoop.ECSchemaOptionEntryProto
+	(*ECSchemaProto)(nil),                                              // 98: avatarfs.hadoop.ECSchemaProto
+	(*EncryptionZoneProto)(nil),                                        // 99: avatarfs.hadoop.EncryptionZoneProto
+	(*ErasureCodingPolicyProto)(nil),                                   // 100: avatarfs.hadoop.ErasureCodingPolicyProto
+	(*EventBatchProto)(nil),                                            // 101: avatarfs.hadoop.EventBatchProto
+	(*EventProto)(nil),                                                 // 102: avatarfs.hadoop.EventProto
+	(*EventsListProto)(nil),                                            // 103: avatarfs.hadoop.EventsListProto
+	(*ExtendedBlockProto)(nil),                                         // 104: avatarfs.hadoop.ExtendedBlockProto
+	(*FileEncryptionInfoProto)(nil),                                    // 105: avatarfs.hadoop.FileEncryptionInfoProto
+	(*FinalizeUpgradeRequestProto)(nil),                                // 106: avatarfs.hadoop.FinalizeUpgradeRequestProto
+	(*FinalizeUpgradeResponseProto)(nil),                               // 107: avatarfs.hadoop.FinalizeUpgradeResponseProto
+	(*FsPermissionProto)(nil),                                          // 108: avatarfs.hadoop.FsPermissionProto
+	(*FsServerDefaultsProto)(nil),                                      // 109: avatarfs.hadoop.FsServerDefaultsProto
+	(*FsyncRequestProto)(nil),                                          // 110: avatarfs.hadoop.FsyncRequestProto
+	(*FsyncResponseProto)(nil),                                         // 111: avatarfs.hadoop.FsyncResponseProto
+	(*GetAclStatusRequestProto)(nil),                                   // 112: avatarfs.hadoop.GetAclStatusRequestProto
+	(*GetAclStatusResponseProto)(nil),                                  // 113: avatarfs.hadoop.GetAclStatusResponseProto
+	(*GetAdditionalDatanodeRequestProto)(nil),                          // 114: avatarfs.hadoop.GetAdditionalDatanodeRequestProto
+	(*GetAdditionalDatanodeResponseProto)(nil),                         // 115: avatarfs.hadoop.GetAdditionalDatanodeResponseProto
+	(*GetBatchedListingRequestProto)(nil),                              // 116: avatarfs.hadoop.GetBatchedListingRequestProto
+	(*GetBatchedListingResponseProto)(nil),                             // 117: avatarfs.hadoop.GetBatchedListingResponseProto
+	(*GetBlockLocationsRequestProto)(nil),                              // 118: avatarfs.hadoop.GetBlockLocationsRequestProto
+	(*GetBlockLocationsResponseProto)(nil),                             // 119: avatarfs.hadoop.GetBlockLocationsResponseProto
+	(*GetContentSummaryRequestProto)(nil),                              // 120: avatarfs.hadoop.GetContentSummaryRequestProto
+	(*GetContentSummaryResponseProto)(nil),                             // 121: avatarfs.hadoop.GetContentSummaryResponseProto
+	(*GetCurrentEditLogTxidRequestProto)(nil),                          // 122: avatarfs.hadoop.GetCurrentEditLogTxidRequestProto
+	(*GetCurrentEditLogTxidResponseProto)(nil),                         // 123: avatarfs.hadoop.GetCurrentEditLogTxidResponseProto
+	(*GetDataEncryptionKeyRequestProto)(nil),                           // 124: avatarfs.hadoop.GetDataEncryptionKeyRequestProto
+	(*GetDataEncryptionKeyResponseProto)(nil),                          // 125: avatarfs.hadoop.GetDataEncryptionKeyResponseProto
+	(*GetDatanodeReportRequestProto)(nil),                              // 126: avatarfs.hadoop.GetDatanodeReportRequestProto
+	(*GetDatanodeReportResponseProto)(nil),                             // 127: avatarfs.hadoop.GetDatanodeReportResponseProto
+	(*GetDatanodeStorageReportRequestProto)(nil),                       // 128: avatarfs.hadoop.GetDatanodeStorageReportRequestProto
+	(*GetDatanodeStorageReportResponseProto)(nil),                      // 129: avatarfs.hadoop.GetDatanodeStorageReportResponseProto
+	(*GetEZForPathRequestProto)(nil),                                   // 130: avatarfs.hadoop.GetEZForPathRequestProto
+	(*GetEZForPathResponseProto)(nil),                                  // 131: avatarfs.hadoop.GetEZForPathResponseProto
+	(*GetEditsFromTxidRequestProto)(nil),                               // 132: avatarfs.hadoop.GetEditsFromTxidRequestProto
+	(*GetEditsFromTxidResponseProto)(nil),                              // 133: avatarfs.hadoop.GetEditsFromTxidResponseProto
+	(*GetFileInfoRequestProto)(nil),                                    // 134: avatarfs.hadoop.GetFileInfoRequestProto
+	(*GetFileInfoResponseProto)(nil),                                   // 135: avatarfs.hadoop.GetFileInfoResponseProto
+	(*GetFileLinkInfoRequestProto)(nil),                                // 136: avatarfs.hadoop.GetFileLinkInfoRequestProto
+	(*GetFileLinkInfoResponseProto)(nil),                               // 137: avatarfs.hadoop.GetFileLinkInfoResponseProto
+	(*GetFsECBlockGroupStatsRequestProto)(nil),                         // 138: avatarfs.hadoop.GetFsECBlockGroupStatsRequestProto
+	(*GetFsECBlockGroupStatsResponseProto)(nil),                        // 139: avatarfs.hadoop.GetFsECBlockGroupStatsResponseProto
+	(*GetFsReplicatedBlockStatsRequestProto)(nil),                      // 140: avatarfs.hadoop.GetFsReplicatedBlockStatsRequestProto
+	(*GetFsReplicatedBlockStatsResponseProto)(nil),                     // 141: avatarfs.hadoop.GetFsReplicatedBlockStatsResponseProto
+	(*GetFsStatsResponseProto)(nil),                                    // 142: avatarfs.hadoop.GetFsStatsResponseProto
+	(*GetFsStatusRequestProto)(nil),                                    // 143: avatarfs.hadoop.GetFsStatusRequestProto
+	(*GetLinkTargetRequestProto)(nil),                                  // 144: avatarfs.hadoop.GetLinkTargetRequestProto
+	(*GetLinkTargetResponseProto)(nil),                                 // 145: avatarfs.hadoop.GetLinkTargetResponseProto
+	(*GetListingRequestProto)(nil),                                     // 146: avatarfs.hadoop.GetListingRequestProto
+	(*GetListingResponseProto)(nil),                                    // 147: avatarfs.hadoop.GetListingResponseProto
+	(*GetLocatedFileInfoRequestProto)(nil),                             // 148: avatarfs.hadoop.GetLocatedFileInfoRequestProto
+	(*GetLocatedFileInfoResponseProto)(nil),                            // 149: avatarfs.hadoop.GetLocatedFileInfoResponseProto
+	(*GetPreferredBlockSizeRequestProto)(nil),                          // 150: avatarfs.hadoop.GetPreferredBlockSizeRequestProto
+	(*GetPreferredBlockSizeResponseProto)(nil),                         // 151: avatarfs.hadoop.GetPreferredBlockSizeResponseProto
+	(*GetQuotaUsageRequestProto)(nil),                                  // 152: avatarfs.hadoop.GetQuotaUsageRequestProto
+	(*GetQuotaUsageResponseProto)(nil),                                 // 153: avatarfs.hadoop.GetQuotaUsageResponseProto
+	(*GetServerDefaultsRequestProto)(nil),                              // 154: avatarfs.hadoop.GetServerDefaultsRequestProto
+	(*GetServerDefaultsResponseProto)(nil),                             // 155: avatarfs.hadoop.GetServerDefaultsResponseProto
+	(*GetServiceStatusRequestProto)(nil),                               // 156: avatarfs.hadoop.GetServiceStatusRequestProto
+	(*GetServiceStatusResponseProto)(nil),                              // 157: avatarfs.hadoop.GetServiceStatusResponseProto
+	(*GetSnapshotDiffReportListingRequestProto)(nil),                   // 158: avatarfs.hadoop.GetSnapshotDiffReportListingRequestProto
+	(*GetSnapshotDiffReportListingResponseProto)(nil),                  // 159: avatarfs.hadoop.GetSnapshotDiffReportListingResponseProto
+	(*GetSnapshotDiffReportRequestProto)(nil),                          // 160: avatarfs.hadoop.GetSnapshotDiffReportRequestProto
+	(*GetSnapshotDiffReportResponseProto)(nil),                         // 161: avatarfs.hadoop.GetSnapshotDiffReportResponseProto
+	(*GetSnapshottableDirListingRequestProto)(nil),                     // 162: avatarfs.hadoop.GetSnapshottableDirListingRequestProto
+	(*GetSnapshottableDirListingResponseProto)(nil),                    // 163: avatarfs.hadoop.GetSnapshottableDirListingResponseProto
+	(*GetStoragePoliciesRequestProto)(nil),                             // 164: avatarfs.hadoop.GetStoragePoliciesRequestProto
+	(*GetStoragePoliciesResponseProto)(nil),                            // 165: avatarfs.hadoop.GetStoragePoliciesResponseProto
+	(*GetStoragePolicyRequestProto)(nil),                               // 166: avatarfs.hadoop.GetStoragePolicyRequestProto
+	(*GetStoragePolicyResponseProto)(nil),                              // 167: avatarfs.hadoop.GetStoragePolicyResponseProto
+	(*GetXAttrsRequestProto)(nil),                                      // 168: avatarfs.hadoop.GetXAttrsRequestProto
+	(*GetXAttrsResponseProto)(nil),                                     // 169: avatarfs.hadoop.GetXAttrsResponseProto
+	(*HAServiceStateRequestProto)(nil),                                 // 170: avatarfs.hadoop.HAServiceStateRequestProto
+	(*HAServiceStateResponseProto)(nil),                                // 171: avatarfs.hadoop.HAServiceStateResponseProto
+	(*HAStateChangeRequestInfoProto)(nil),                              // 172: avatarfs.hadoop.HAStateChangeRequestInfoProto
+	(*HandshakeSecretProto)(nil),                                       // 173: avatarfs.hadoop.HandshakeSecretProto
+	(*HdfsFileStatusProto)(nil),                                        // 174: avatarfs.hadoop.HdfsFileStatusProto
+	(*IpcConnectionContextProto)(nil),                                  // 175: avatarfs.hadoop.IpcConnectionContextProto
+	(*IsFileClosedRequestProto)(nil),                                   // 176: avatarfs.hadoop.IsFileClosedRequestProto
+	(*IsFileClosedResponseProto)(nil),                                  // 177: avatarfs.hadoop.IsFileClosedResponseProto
+	(*ListCacheDirectivesRequestProto)(nil),                            // 178: avatarfs.hadoop.ListCacheDirectivesRequestProto
+	(*ListCacheDirectivesResponseProto)(nil),                           // 179: avatarfs.hadoop.ListCacheDirectivesResponseProto
+	(*ListCachePoolsRequestProto)(nil),                                 // 180: avatarfs.hadoop.ListCachePoolsRequestProto
+	(*ListCachePoolsResponseProto)(nil),                                // 181: avatarfs.hadoop.ListCachePoolsResponseProto
+	(*ListCorruptFileBlocksRequestProto)(nil),                          // 182: avatarfs.hadoop.ListCorruptFileBlocksRequestProto
+	(*ListCorruptFileBlocksResponseProto)(nil),                         // 183: avatarfs.hadoop.ListCorruptFileBlocksResponseProto
+	(*ListEncryptionZonesRequestProto)(nil),                            // 184: avatarfs.hadoop.ListEncryptionZonesRequestProto
+	(*ListEncryptionZonesResponseProto)(nil),                           // 185: avatarfs.hadoop.ListEncryptionZonesResponseProto
+	(*ListOpenFilesRequestProto)(nil),                                  // 186: avatarfs.hadoop.ListOpenFilesRequestProto
+	(*ListOpenFilesResponseProto)(nil),                                 // 187: avatarfs.hadoop.ListOpenFilesResponseProto
+	(*ListReencryptionStatusRequestProto)(nil),                         // 188: avatarfs.hadoop.ListReencryptionStatusRequestProto
+	(*ListReencryptionStatusResponseProto)(nil),                        // 189: avatarfs.hadoop.ListReencryptionStatusResponseProto
+	(*ListXAttrsRequestProto)(nil),                                     // 190: avatarfs.hadoop.ListXAttrsRequestProto
+	(*ListXAttrsResponseProto)(nil),                                    // 191: avatarfs.hadoop.ListXAttrsResponseProto
+	(*LocatedBlockProto)(nil),                                          // 192: avatarfs.hadoop.LocatedBlockProto
+	(*LocatedBlocksProto)(nil),                                         // 193: avatarfs.hadoop.LocatedBlocksProto
+	(*MetaSaveRequestProto)(nil),                                       // 194: avatarfs.hadoop.MetaSaveRequestProto
+	(*MetaSaveResponseProto)(nil),                                      // 195: avatarfs.hadoop.MetaSaveResponseProto
+	(*MkdirsRequestProto)(nil),                                         // 196: avatarfs.hadoop.MkdirsRequestProto
+	(*MkdirsResponseProto)(nil),                                        // 197: avatarfs.hadoop.MkdirsResponseProto
+	(*ModifyAclEntriesRequestProto)(nil),                               // 198: avatarfs.hadoop.ModifyAclEntriesRequestProto
+	(*ModifyAclEntriesResponseProto)(nil),                              // 199: avatarfs.hadoop.ModifyAclEntriesResponseProto
+	(*ModifyCacheDirectiveRequestProto)(nil),                           // 200: avatarfs.hadoop.ModifyCacheDirectiveRequestProto
+	(*ModifyCacheDirectiveResponseProto)(nil),                          // 201: avatarfs.hadoop.ModifyCacheDirectiveResponseProto
+	(*ModifyCachePoolRequestProto)(nil),                                // 202: avatarfs.hadoop.ModifyCachePoolRequestProto
+	(*ModifyCachePoolResponseProto)(nil),                               // 203: avatarfs.hadoop.ModifyCachePoolResponseProto
+	(*MonitorHealthRequestProto)(nil),                                  // 204: avatarfs.hadoop.MonitorHealthRequestProto
+	(*MonitorHealthResponseProto)(nil),                                 // 205: avatarfs.hadoop.MonitorHealthResponseProto
+	(*MsyncRequestProto)(nil),                                          // 206: avatarfs.hadoop.MsyncRequestProto
+	(*MsyncResponseProto)(nil),                                         // 207: avatarfs.hadoop.MsyncResponseProto
+	(*OpBlockChecksumProto)(nil),                                       // 208: avatarfs.hadoop.OpBlockChecksumProto
+	(*OpBlockChecksumResponseProto)(nil),                               // 209: avatarfs.hadoop.OpBlockChecksumResponseProto
+	(*OpBlockGroupChecksumProto)(nil),                                  // 210: avatarfs.hadoop.OpBlockGroupChecksumProto
+	(*OpCopyBlockProto)(nil),                                           // 211: avatarfs.hadoop.OpCopyBlockProto
+	(*OpCustomProto)(nil),                                              // 212: avatarfs.hadoop.OpCustomProto
+	(*OpReadBlockProto)(nil),                                           // 213: avatarfs.hadoop.OpReadBlockProto
+	(*OpReplaceBlockProto)(nil),                                        // 214: avatarfs.hadoop.OpReplaceBlockProto
+	(*OpRequestShortCircuitAccessProto)(nil),                           // 215: avatarfs.hadoop.OpRequestShortCircuitAccessProto
+	(*OpTransferBlockProto)(nil),                                       // 216: avatarfs.hadoop.OpTransferBlockProto
+	(*OpWriteBlockProto)(nil),                                          // 217: avatarfs.hadoop.OpWriteBlockProto
+	(*OpenFilesBatchResponseProto)(nil),                                // 218: avatarfs.hadoop.OpenFilesBatchResponseProto
+	(*PacketHeaderProto)(nil),                                          // 219: avatarfs.hadoop.PacketHeaderProto
+	(*PipelineAckProto)(nil),                                           // 220: avatarfs.hadoop.PipelineAckProto
+	(*QuotaUsageProto)(nil),                                            // 221: avatarfs.hadoop.QuotaUsageProto
+	(*RPCCallerContextProto)(nil),                                      // 222: avatarfs.hadoop.RPCCallerContextProto
+	(*RPCTraceInfoProto)(nil),                                          // 223: avatarfs.hadoop.RPCTraceInfoProto
+	(*ReadOpChecksumInfoProto)(nil),                                    // 224: avatarfs.hadoop.ReadOpChecksumInfoProto
+	(*RecoverLeaseRequestProto)(nil),                                   // 225: avatarfs.hadoop.RecoverLeaseRequestProto
+	(*RecoverLeaseResponseProto)(nil),                                  // 226: avatarfs.hadoop.RecoverLeaseResponseProto
+	(*ReencryptEncryptionZoneRequestProto)(nil),                        // 227: avatarfs.hadoop.ReencryptEncryptionZoneRequestProto
+	(*ReencryptEncryptionZoneResponseProto)(nil),                       // 228: avatarfs.hadoop.ReencryptEncryptionZoneResponseProto
+	(*RefreshNodesRequestProto)(nil),                                   // 229: avatarfs.hadoop.RefreshNodesRequestProto
+	(*RefreshNodesResponseProto)(nil),                                  // 230: avatarfs.hadoop.RefreshNodesResponseProto
+	(*ReleaseShortCircuitAccessRequestProto)(nil),                      // 231: avatarfs.hadoop.ReleaseShortCircuitAccessRequestProto
+	(*ReleaseShortCircuitAccessResponseProto)(nil),                     // 232: avatarfs.hadoop.ReleaseShortCircuitAccessResponseProto
+	(*RemoteExceptionProto)(nil),                                       // 233: avatarfs.hadoop.RemoteExceptionProto
+	(*RemoveAclEntriesRequestProto)(nil),                               // 234: avatarfs.hadoop.RemoveAclEntriesRequestProto
+	(*RemoveAclEntriesResponseProto)(nil),                              // 235: avatarfs.hadoop.RemoveAclEntriesResponseProto
+	(*RemoveAclRequestProto)(nil),                                      // 236: avatarfs.hadoop.RemoveAclRequestProto
+	(*RemoveAclResponseProto)(nil),                                     // 237: avatarfs.hadoop.RemoveAclResponseProto
+	(*RemoveCacheDirectiveRequestProto)(nil),                           // 238: avatarfs.hadoop.RemoveCacheDirectiveRequestProto
+	(*RemoveCacheDirectiveResponseProto)(nil),                          // 239: avatarfs.hadoop.RemoveCacheDirectiveResponseProto
+	(*RemoveCachePoolRequestProto)(nil),                                // 240: avatarfs.hadoop.RemoveCachePoolRequestProto
+	(*RemoveCachePoolResponseProto)(nil),                               // 241: avatarfs.hadoop.RemoveCachePoolResponseProto
+	(*RemoveDefaultAclRequestProto)(nil),                               // 242: avatarfs.hadoop.RemoveDefaultAclRequestProto
+	(*RemoveDefaultAclResponseProto)(nil),                              // 243: avatarfs.hadoop.RemoveDefaultAclResponseProto
+	(*RemoveXAttrRequestProto)(nil),                                    // 244: avatarfs.hadoop.RemoveXAttrRequestProto
+	(*RemoveXAttrResponseProto)(nil),                                   // 245: avatarfs.hadoop.RemoveXAttrResponseProto
+	(*Rename2RequestProto)(nil),                                        // 246: avatarfs.hadoop.Rename2RequestProto
+	(*Rename2ResponseProto)(nil),                                       // 247: avatarfs.hadoop.Rename2ResponseProto
+	(*RenameRequestProto)(nil),                                         // 248: avatarfs.hadoop.RenameRequestProto
+	(*RenameResponseProto)(nil),                                        // 249: avatarfs.hadoop.RenameResponseProto
+	(*RenameSnapshotRequestProto)(nil),                                 // 250: avatarfs.hadoop.RenameSnapshotRequestProto
+	(*RenameSnapshotResponseProto)(nil),                                // 251: avatarfs.hadoop.RenameSnapshotResponseProto
+	(*RenewLeaseRequestProto)(nil),                                     // 252: avatarfs.hadoop.RenewLeaseRequestProto
+	(*RenewLeaseResponseProto)(nil),                                    // 253: avatarfs.hadoop.RenewLeaseResponseProto
+	(*ReportBadBlocksRequestProto)(nil),                                // 254: avatarfs.hadoop.ReportBadBlocksRequestProto
+	(*ReportBadBlocksResponseProto)(nil),                               // 255: avatarfs.hadoop.ReportBadBlocksResponseProto
+	(*RequestHeaderProto)(nil),                                         // 256: avatarfs.hadoop.RequestHeaderProto
+	(*RestoreFailedStorageRequestProto)(nil),                           // 257: avatarfs.hadoop.RestoreFailedStorageRequestProto
+	(*RestoreFailedStorageResponseProto)(nil),                          // 258: avatarfs.hadoop.RestoreFailedStorageResponseProto
+	(*RollEditsRequestProto)(nil),                                      // 259: avatarfs.hadoop.RollEditsRequestProto
+	(*RollEditsResponseProto)(nil),                                     // 260: avatarfs.hadoop.RollEditsResponseProto
+	(*RollingUpgradeInfoProto)(nil),                                    // 261: avatarfs.hadoop.RollingUpgradeInfoProto
+	(*RollingUpgradeRequestProto)(nil),                                 // 262: avatarfs.hadoop.RollingUpgradeRequestProto
+	(*RollingUpgradeResponseProto)(nil),                                // 263: avatarfs.hadoop.RollingUpgradeResponseProto
+	(*RollingUpgradeStatusProto)(nil),                                  // 264: avatarfs.hadoop.RollingUpgradeStatusProto
+	(*RpcRequestHeaderProto)(nil),                                      // 265: avatarfs.hadoop.RpcRequestHeaderProto
+	(*RpcResponseHeaderProto)(nil),                                     // 266: avatarfs.hadoop.RpcResponseHeaderProto
+	(*RpcSaslProto)(nil),                                               // 267: avatarfs.hadoop.RpcSaslProto
+	(*SatisfyStoragePolicyRequestProto)(nil),                           // 268: avatarfs.hadoop.SatisfyStoragePolicyRequestProto
+	(*SatisfyStoragePolicyResponseProto)(nil),                          // 269: avatarfs.hadoop.SatisfyStoragePolicyResponseProto
+	(*SaveNamespaceRequestProto)(nil),                                  // 270: avatarfs.hadoop.SaveNamespaceRequestProto
+	(*SaveNamespaceResponseProto)(nil),                                 // 271: avatarfs.hadoop.SaveNamespaceResponseProto
+	(*SetAclRequestProto)(nil),                                         // 272: avatarfs.hadoop.SetAclRequestProto
+	(*SetAclResponseProto)(nil),                                        // 273: avatarfs.hadoop.SetAclResponseProto
+	(*SetBalancerBandwidthRequestProto)(nil),                           // 274: avatarfs.hadoop.SetBalancerBandwidthRequestProto
+	(*SetBalancerBandwidthResponseProto)(nil),                          // 275: avatarfs.hadoop.SetBalancerBandwidthResponseProto
+	(*SetOwnerRequestProto)(nil),                                       // 276: avatarfs.hadoop.SetOwnerRequestProto
+	(*SetOwnerResponseProto)(nil),                                      // 277: avatarfs.hadoop.SetOwnerResponseProto
+	(*SetPermissionRequestProto)(nil),                                  // 278: avatarfs.hadoop.SetPermissionRequestProto
+	(*SetPermissionResponseProto)(nil),                                 // 279: avatarfs.hadoop.SetPermissionResponseProto
+	(*SetQuotaRequestProto)(nil),                                       // 280: avatarfs.hadoop.SetQuotaRequestProto
+	(*SetQuotaResponseProto)(nil),                                      // 281: avatarfs.hadoop.SetQuotaResponseProto
+	(*SetReplicationRequestProto)(nil),                                 // 282: avatarfs.hadoop.SetReplicationRequestProto
+	(*SetReplicationResponseProto)(nil),                                // 283: avatarfs.hadoop.SetReplicationResponseProto
+	(*SetSafeModeRequestProto)(nil),                                    // 284: avatarfs.hadoop.SetSafeModeRequestProto
+	(*SetSafeModeResponseProto)(nil),                                   // 285: avatarfs.hadoop.SetSafeModeResponseProto
+	(*SetStoragePolicyRequestProto)(nil),                               // 286: avatarfs.hadoop.SetStoragePolicyRequestProto
+	(*SetStoragePolicyResponseProto)(nil),                              // 287: avatarfs.hadoop.SetStoragePolicyResponseProto
+	(*SetTimesRequestProto)(nil),                                       // 288: avatarfs.hadoop.SetTimesRequestProto
+	(*SetTimesResponseProto)(nil),                                      // 289: avatarfs.hadoop.SetTimesResponseProto
+	(*SetXAttrRequestProto)(nil),                                       // 290: avatarfs.hadoop.SetXAttrRequestProto
+	(*SetXAttrResponseProto)(nil),                                      // 291: avatarfs.hadoop.SetXAttrResponseProto
+	(*ShortCircuitShmIdProto)(nil),                                     // 292: avatarfs.hadoop.ShortCircuitShmIdProto
+	(*ShortCircuitShmRequestProto)(nil),                                // 293: avatarfs.hadoop.ShortCircuitShmRequestProto
+	(*ShortCircuitShmResponseProto)(nil),                               // 294: avatarfs.hadoop.ShortCircuitShmResponseProto
+	(*ShortCircuitShmSlotProto)(nil),                                   // 295: avatarfs.hadoop.ShortCircuitShmSlotProto
+	(*SnapshotDiffReportCursorProto)(nil),                              // 296: avatarfs.hadoop.SnapshotDiffReportCursorProto
+	(*SnapshotDiffReportEntryProto)(nil),                               // 297: avatarfs.hadoop.SnapshotDiffReportEntryProto
+	(*SnapshotDiffReportListingEntryProto)(nil),                        // 298: avatarfs.hadoop.SnapshotDiffReportListingEntryProto
+	(*SnapshotDiffReportListingProto)(nil),                             // 299: avatarfs.hadoop.SnapshotDiffReportListingProto
+	(*SnapshotDiffReportProto)(nil),                                    // 300: avatarfs.hadoop.SnapshotDiffReportProto
+	(*SnapshottableDirectoryListingProto)(nil),                         // 301: avatarfs.hadoop.SnapshottableDirectoryListingProto
+	(*SnapshottableDirectoryStatusProto)(nil),                          // 302: avatarfs.hadoop.SnapshottableDirectoryStatusProto
+	(*StorageReportProto)(nil),                                         // 303: avatarfs.hadoop.StorageReportProto
+	(*StorageTypeQuotaInfoProto)(nil),                                  // 304: avatarfs.hadoop.StorageTypeQuotaInfoProto
+	(*StorageTypeQuotaInfosProto)(nil),                                 // 305: avatarfs.hadoop.StorageTypeQuotaInfosProto
+	(*StorageTypesProto)(nil),                                          // 306: avatarfs.hadoop.StorageTypesProto
+	(*TokenProto)(nil),                                                 // 307: avatarfs.hadoop.TokenProto
+	(*TransitionToActiveRequestProto)(nil),                             // 308: avatarfs.hadoop.TransitionToActiveRequestProto
+	(*TransitionToActiveResponseProto)(nil),                            // 309: avatarfs.hadoop.TransitionToActiveResponseProto
+	(*TransitionToObserverRequestProto)(nil),                           // 310: avatarfs.hadoop.TransitionToObserverRequestProto
+	(*TransitionToObserverResponseProto)(nil),                          // 311: avatarfs.hadoop.TransitionToObserverResponseProto
+	(*TransitionToStandbyRequestProto)(nil),                            // 312: avatarfs.hadoop.TransitionToStandbyRequestProto
+	(*TransitionToStandbyResponseProto)(nil),                           // 313: avatarfs.hadoop.TransitionToStandbyResponseProto
+	(*TruncateRequestProto)(nil),                                       // 314: avatarfs.hadoop.TruncateRequestProto
+	(*TruncateResponseProto)(nil),                                      // 315: avatarfs.hadoop.TruncateResponseProto
+	(*UnsetStoragePolicyRequestProto)(nil),                             // 316: avatarfs.hadoop.UnsetStoragePolicyRequestProto
+	(*UnsetStoragePolicyResponseProto)(nil),                            // 317: avatarfs.hadoop.UnsetStoragePolicyResponseProto
+	(*UpdateBlockForPipelineRequestProto)(nil),                         // 318: avatarfs.hadoop.UpdateBlockForPipelineRequestProto
+	(*UpdateBlockForPipelineResponseProto)(nil),                        // 319: avatarfs.hadoop.UpdateBlockForPipelineResponseProto
+	(*UpdatePipelineRequestProto)(nil),                                 // 320: avatarfs.hadoop.UpdatePipelineRequestProto
+	(*UpdatePipelineResponseProto)(nil),                                // 321: avatarfs.hadoop.UpdatePipelineResponseProto
+	(*UpgradeStatusRequestProto)(nil),                                  // 322: avatarfs.hadoop.UpgradeStatusRequestProto
+	(*UpgradeStatusResponseProto)(nil),                                 // 323: avatarfs.hadoop.UpgradeStatusResponseProto
+	(*UserInformationProto)(nil),                                       // 324: avatarfs.hadoop.UserInformationProto
+	(*XAttrProto)(nil),                                                 // 325: avatarfs.hadoop.XAttrProto
+	(*ZoneReencryptionStatusProto)(nil),                                // 326: avatarfs.hadoop.ZoneReencryptionStatusProto
+	(*RpcSaslProto_SaslAuth)(nil),                                      // 327: avatarfs.hadoop.RpcSaslProto.SaslAuth
 }
 var file_hadoop_proto_depIdxs = []int32{
-	96,  // 0: avatarfs.hadoop.AbandonBlockRequestProto.b:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	18,  // 1: avatarfs.hadoop.AclEntryProto.type:type_name -> avatarfs.hadoop.AclEntryProto.AclEntryTypeProto
-	17,  // 2: avatarfs.hadoop.AclEntryProto.scope:type_name -> avatarfs.hadoop.AclEntryProto.AclEntryScopeProto
-	19,  // 3: avatarfs.hadoop.AclEntryProto.permissions:type_name -> avatarfs.hadoop.AclEntryProto.FsActionProto
-	96,  // 4: avatarfs.hadoop.AddBlockRequestProto.previous:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	79,  // 5: avatarfs.hadoop.AddBlockRequestProto.excludeNodes:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	0,   // 6: avatarfs.hadoop.AddBlockRequestProto.flags:type_name -> avatarfs.hadoop.AddBlockFlagProto
-	172, // 7: avatarfs.hadoop.AddBlockResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
-	50,  // 8: avatarfs.hadoop.AddCacheDirectiveRequestProto.info:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
-	53,  // 9: avatarfs.hadoop.AddCachePoolRequestProto.info:type_name -> avatarfs.hadoop.CachePoolInfoProto
-	172, // 10: avatarfs.hadoop.AppendResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
-	160, // 11: avatarfs.hadoop.AppendResponseProto.stat:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	96,  // 12: avatarfs.hadoop.BaseHeaderProto.block:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	271, // 13: avatarfs.hadoop.BaseHeaderProto.token:type_name -> avatarfs.hadoop.TokenProto
-	77,  // 14: avatarfs.hadoop.BaseHeaderProto.traceInfo:type_name -> avatarfs.hadoop.DataTransferTraceInfoProto
-	160, // 15: avatarfs.hadoop.BatchedDirectoryListingProto.partialListing:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	209, // 16: avatarfs.hadoop.BatchedDirectoryListingProto.exception:type_name -> avatarfs.hadoop.RemoteExceptionProto
-	1,   // 17: avatarfs.hadoop.BlockChecksumOptionsProto.blockChecksumType:type_name -> avatarfs.hadoop.BlockChecksumTypeProto
-	15,  // 18: avatarfs.hadoop.BlockOpResponseProto.status:type_name -> avatarfs.hadoop.Status
-	187, // 19: avatarfs.hadoop.BlockOpResponseProto.checksumResponse:type_name -> avatarfs.hadoop.OpBlockChecksumResponseProto
-	202, // 20: avatarfs.hadoop.BlockOpResponseProto.readOpChecksumInfo:type_name -> avatarfs.hadoop.ReadOpChecksumInfoProto
-	270, // 21: avatarfs.hadoop.BlockStoragePolicyProto.creationPolicy:type_name -> avatarfs.hadoop.StorageTypesProto
-	270, // 22: avatarfs.hadoop.BlockStoragePolicyProto.creationFallbackPolicy:type_name -> avatarfs.hadoop.StorageTypesProto
-	270, // 23: avatarfs.hadoop.BlockStoragePolicyProto.replicationFallbackPolicy:type_name -> avatarfs.hadoop.StorageTypesProto
-	50,  // 24: avatarfs.hadoop.CacheDirectiveEntryProto.info:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
-	51,  // 25: avatarfs.hadoop.CacheDirectiveEntryProto.stats:type_name -> avatarfs.hadoop.CacheDirectiveStatsProto
-	49,  // 26: avatarfs.hadoop.CacheDirectiveInfoProto.expiration:type_name -> avatarfs.hadoop.CacheDirectiveInfoExpirationProto
-	53,  // 27: avatarfs.hadoop.CachePoolEntryProto.info:type_name -> avatarfs.hadoop.CachePoolInfoProto
-	54,  // 28: avatarfs.hadoop.CachePoolEntryProto.stats:type_name -> avatarfs.hadoop.CachePoolStatsProto
-	19,  // 29: avatarfs.hadoop.CheckAccessRequestProto.mode:type_name -> avatarfs.hadoop.AclEntryProto.FsActionProto
-	2,   // 30: avatarfs.hadoop.ChecksumProto.type:type_name -> avatarfs.hadoop.ChecksumTypeProto
-	3,   // 31: avatarfs.hadoop.CipherOptionProto.suite:type_name -> avatarfs.hadoop.CipherSuiteProto
-	43,  // 32: avatarfs.hadoop.ClientOperationHeaderProto.baseHeader:type_name -> avatarfs.hadoop.BaseHeaderProto
-	15,  // 33: avatarfs.hadoop.ClientReadStatusProto.status:type_name -> avatarfs.hadoop.Status
-	96,  // 34: avatarfs.hadoop.CompleteRequestProto.last:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	269, // 35: avatarfs.hadoop.ContentSummaryProto.typeQuotaInfos:type_name -> avatarfs.hadoop.StorageTypeQuotaInfosProto
-	100, // 36: avatarfs.hadoop.CreateRequestProto.masked:type_name -> avatarfs.hadoop.FsPermissionProto
-	4,   // 37: avatarfs.hadoop.CreateRequestProto.cryptoProtocolVersion:type_name -> avatarfs.hadoop.CryptoProtocolVersionProto
-	100, // 38: avatarfs.hadoop.CreateRequestProto.unmasked:type_name -> avatarfs.hadoop.FsPermissionProto
-	160, // 39: avatarfs.hadoop.CreateResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	100, // 40: avatarfs.hadoop.CreateSymlinkRequestProto.dirPerm:type_name -> avatarfs.hadoop.FsPermissionProto
-	15,  // 41: avatarfs.hadoop.DNTransferAckProto.status:type_name -> avatarfs.hadoop.Status
-	20,  // 42: avatarfs.hadoop.DataTransferEncryptorMessageProto.status:type_name -> avatarfs.hadoop.DataTransferEncryptorMessageProto.DataTransferEncryptorStatus
-	59,  // 43: avatarfs.hadoop.DataTransferEncryptorMessageProto.cipherOption:type_name -> avatarfs.hadoop.CipherOptionProto
-	159, // 44: avatarfs.hadoop.DataTransferEncryptorMessageProto.handshakeSecret:type_name -> avatarfs.hadoop.HandshakeSecretProto
-	78,  // 45: avatarfs.hadoop.DatanodeInfoProto.id:type_name -> avatarfs.hadoop.DatanodeIDProto
-	21,  // 46: avatarfs.hadoop.DatanodeInfoProto.adminState:type_name -> avatarfs.hadoop.DatanodeInfoProto.AdminState
-	79,  // 47: avatarfs.hadoop.DatanodeInfosProto.datanodes:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	22,  // 48: avatarfs.hadoop.DatanodeStorageProto.state:type_name -> avatarfs.hadoop.DatanodeStorageProto.StorageState
-	16,  // 49: avatarfs.hadoop.DatanodeStorageProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
-	79,  // 50: avatarfs.hadoop.DatanodeStorageReportProto.datanodeInfo:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	267, // 51: avatarfs.hadoop.DatanodeStorageReportProto.storageReports:type_name -> avatarfs.hadoop.StorageReportProto
-	160, // 52: avatarfs.hadoop.DirectoryListingProto.partialListing:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	90,  // 53: avatarfs.hadoop.ECSchemaProto.options:type_name -> avatarfs.hadoop.ECSchemaOptionEntryProto
-	91,  // 54: avatarfs.hadoop.ErasureCodingPolicyProto.schema:type_name -> avatarfs.hadoop.ECSchemaProto
-	6,   // 55: avatarfs.hadoop.ErasureCodingPolicyProto.state:type_name -> avatarfs.hadoop.ErasureCodingPolicyState
-	94,  // 56: avatarfs.hadoop.EventBatchProto.events:type_name -> avatarfs.hadoop.EventProto
-	7,   // 57: avatarfs.hadoop.EventProto.type:type_name -> avatarfs.hadoop.EventType
-	94,  // 58: avatarfs.hadoop.EventsListProto.events:type_name -> avatarfs.hadoop.EventProto
-	93,  // 59: avatarfs.hadoop.EventsListProto.batch:type_name -> avatarfs.hadoop.EventBatchProto
-	3,   // 60: avatarfs.hadoop.FileEncryptionInfoProto.suite:type_name -> avatarfs.hadoop.CipherSuiteProto
-	4,   // 61: avatarfs.hadoop.FileEncryptionInfoProto.cryptoProtocolVersion:type_name -> avatarfs.hadoop.CryptoProtocolVersionProto
-	2,   // 62: avatarfs.hadoop.FsServerDefaultsProto.checksumType:type_name -> avatarfs.hadoop.ChecksumTypeProto
-	96,  // 63: avatarfs.hadoop.GetAdditionalDatanodeRequestProto.blk:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	79,  // 64: avatarfs.hadoop.GetAdditionalDatanodeRequestProto.existings:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	79,  // 65: avatarfs.hadoop.GetAdditionalDatanodeRequestProto.excludes:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	172, // 66: avatarfs.hadoop.GetAdditionalDatanodeResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
-	44,  // 67: avatarfs.hadoop.GetBatchedListingResponseProto.listings:type_name -> avatarfs.hadoop.BatchedDirectoryListingProto
-	173, // 68: avatarfs.hadoop.GetBlockLocationsResponseProto.locations:type_name -> avatarfs.hadoop.LocatedBlocksProto
-	66,  // 69: avatarfs.hadoop.GetContentSummaryResponseProto.summary:type_name -> avatarfs.hadoop.ContentSummaryProto
-	75,  // 70: avatarfs.hadoop.GetDataEncryptionKeyResponseProto.dataEncryptionKey:type_name -> avatarfs.hadoop.DataEncryptionKeyProto
-	5,   // 71: avatarfs.hadoop.GetDatanodeReportRequestProto.type:type_name -> avatarfs.hadoop.DatanodeReportTypeProto
-	79,  // 72: avatarfs.hadoop.GetDatanodeReportResponseProto.di:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	5,   // 73: avatarfs.hadoop.GetDatanodeStorageReportRequestProto.type:type_name -> avatarfs.hadoop.DatanodeReportTypeProto
-	82,  // 74: avatarfs.hadoop.GetDatanodeStorageReportResponseProto.datanodeStorageReports:type_name -> avatarfs.hadoop.DatanodeStorageReportProto
-	95,  // 75: avatarfs.hadoop.GetEditsFromTxidResponseProto.eventsList:type_name -> avatarfs.hadoop.EventsListProto
-	160, // 76: avatarfs.hadoop.GetFileInfoResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	160, // 77: avatarfs.hadoop.GetFileLinkInfoResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	87,  // 78: avatarfs.hadoop.GetListingResponseProto.dirList:type_name -> avatarfs.hadoop.DirectoryListingProto
-	160, // 79: avatarfs.hadoop.GetLocatedFileInfoResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	199, // 80: avatarfs.hadoop.GetQuotaUsageResponseProto.usage:type_name -> avatarfs.hadoop.QuotaUsageProto
-	101, // 81: avatarfs.hadoop.GetServerDefaultsResponseProto.serverDefaults:type_name -> avatarfs.hadoop.FsServerDefaultsProto
-	9,   // 82: avatarfs.hadoop.GetServiceStatusResponseProto.state:type_name -> avatarfs.hadoop.HAServiceStateProto
-	260, // 83: avatarfs.hadoop.GetSnapshotDiffReportListingRequestProto.cursor:type_name -> avatarfs.hadoop.SnapshotDiffReportCursorProto
-	263, // 84: avatarfs.hadoop.GetSnapshotDiffReportListingResponseProto.diffReport:type_name -> avatarfs.hadoop.SnapshotDiffReportListingProto
-	264, // 85: avatarfs.hadoop.GetSnapshotDiffReportResponseProto.diffReport:type_name -> avatarfs.hadoop.SnapshotDiffReportProto
-	265, // 86: avatarfs.hadoop.GetSnapshottableDirListingResponseProto.snapshottableDirList:type_name -> avatarfs.hadoop.SnapshottableDirectoryListingProto
-	47,  // 87: avatarfs.hadoop.GetStoragePoliciesResponseProto.policies:type_name -> avatarfs.hadoop.BlockStoragePolicyProto
-	47,  // 88: avatarfs.hadoop.GetStoragePolicyResponseProto.storagePolicy:type_name -> avatarfs.hadoop.BlockStoragePolicyProto
-	9,   // 89: avatarfs.hadoop.HAServiceStateResponseProto.state:type_name -> avatarfs.hadoop.HAServiceStateProto
-	8,   // 90: avatarfs.hadoop.HAStateChangeRequestInfoProto.reqSource:type_name -> avatarfs.hadoop.HARequestSource
-	23,  // 91: avatarfs.hadoop.HdfsFileStatusProto.fileType:type_name -> avatarfs.hadoop.HdfsFileStatusProto.FileType
-	100, // 92: avatarfs.hadoop.HdfsFileStatusProto.permission:type_name -> avatarfs.hadoop.FsPermissionProto
-	173, // 93: avatarfs.hadoop.HdfsFileStatusProto.locations:type_name -> avatarfs.hadoop.LocatedBlocksProto
-	97,  // 94: avatarfs.hadoop.HdfsFileStatusProto.fileEncryptionInfo:type_name -> avatarfs.hadoop.FileEncryptionInfoProto
-	92,  // 95: avatarfs.hadoop.HdfsFileStatusProto.ecPolicy:type_name -> avatarfs.hadoop.ErasureCodingPolicyProto
-	288, // 96: avatarfs.hadoop.IpcConnectionContextProto.userInfo:type_name -> avatarfs.hadoop.UserInformationProto
-	50,  // 97: avatarfs.hadoop.ListCacheDirectivesRequestProto.filter:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
-	48,  // 98: avatarfs.hadoop.ListCacheDirectivesResponseProto.elements:type_name -> avatarfs.hadoop.CacheDirectiveEntryProto
-	52,  // 99: avatarfs.hadoop.ListCachePoolsResponseProto.entries:type_name -> avatarfs.hadoop.CachePoolEntryProto
-	67,  // 100: avatarfs.hadoop.ListCorruptFileBlocksResponseProto.corrupt:type_name -> avatarfs.hadoop.CorruptFileBlocksProto
-	10,  // 101: avatarfs.hadoop.ListOpenFilesRequestProto.types:type_name -> avatarfs.hadoop.OpenFilesTypeProto
-	196, // 102: avatarfs.hadoop.ListOpenFilesResponseProto.entries:type_name -> avatarfs.hadoop.OpenFilesBatchResponseProto
-	10,  // 103: avatarfs.hadoop.ListOpenFilesResponseProto.types:type_name -> avatarfs.hadoop.OpenFilesTypeProto
-	96,  // 104: avatarfs.hadoop.LocatedBlockProto.b:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	79,  // 105: avatarfs.hadoop.LocatedBlockProto.locs:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	271, // 106: avatarfs.hadoop.LocatedBlockProto.blockToken:type_name -> avatarfs.hadoop.TokenProto
-	16,  // 107: avatarfs.hadoop.LocatedBlockProto.storageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
-	271, // 108: avatarfs.hadoop.LocatedBlockProto.blockTokens:type_name -> avatarfs.hadoop.TokenProto
-	172, // 109: avatarfs.hadoop.LocatedBlocksProto.blocks:type_name -> avatarfs.hadoop.LocatedBlockProto
-	172, // 110: avatarfs.hadoop.LocatedBlocksProto.lastBlock:type_name -> avatarfs.hadoop.LocatedBlockProto
-	97,  // 111: avatarfs.hadoop.LocatedBlocksProto.fileEncryptionInfo:type_name -> avatarfs.hadoop.FileEncryptionInfoProto
-	92,  // 112: avatarfs.hadoop.LocatedBlocksProto.ecPolicy:type_name -> avatarfs.hadoop.ErasureCodingPolicyProto
-	100, // 113: avatarfs.hadoop.MkdirsRequestProto.masked:type_name -> avatarfs.hadoop.FsPermissionProto
-	100, // 114: avatarfs.hadoop.MkdirsRequestProto.unmasked:type_name -> avatarfs.hadoop.FsPermissionProto
-	50,  // 115: avatarfs.hadoop.ModifyCacheDirectiveRequestProto.info:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
-	53,  // 116: avatarfs.hadoop.ModifyCachePoolRequestProto.info:type_name -> avatarfs.hadoop.CachePoolInfoProto
-	43,  // 117: avatarfs.hadoop.OpBlockChecksumProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
-	45,  // 118: avatarfs.hadoop.OpBlockChecksumProto.blockChecksumOptions:type_name -> avatarfs.hadoop.BlockChecksumOptionsProto
-	2,   // 119: avatarfs.hadoop.OpBlockChecksumResponseProto.crcType:type_name -> avatarfs.hadoop.ChecksumTypeProto
-	45,  // 120: avatarfs.hadoop.OpBlockChecksumResponseProto.blockChecksumOptions:type_name -> avatarfs.hadoop.BlockChecksumOptionsProto
-	43,  // 121: avatarfs.hadoop.OpBlockGroupChecksumProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
-	80,  // 122: avatarfs.hadoop.OpBlockGroupChecksumProto.datanodes:type_name -> avatarfs.hadoop.DatanodeInfosProto
-	271, // 123: avatarfs.hadoop.OpBlockGroupChecksumProto.blockTokens:type_name -> avatarfs.hadoop.TokenProto
-	92,  // 124: avatarfs.hadoop.OpBlockGroupChecksumProto.ecPolicy:type_name -> avatarfs.hadoop.ErasureCodingPolicyProto
-	45,  // 125: avatarfs.hadoop.OpBlockGroupChecksumProto.blockChecksumOptions:type_name -> avatarfs.hadoop.BlockChecksumOptionsProto
-	43,  // 126: avatarfs.hadoop.OpCopyBlockProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
-	60,  // 127: avatarfs.hadoop.OpReadBlockProto.header:type_name -> avatarfs.hadoop.ClientOperationHeaderProto
-	55,  // 128: avatarfs.hadoop.OpReadBlockProto.cachingStrategy:type_name -> avatarfs.hadoop.CachingStrategyProto
-	43,  // 129: avatarfs.hadoop.OpReplaceBlockProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
-	79,  // 130: avatarfs.hadoop.OpReplaceBlockProto.source:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	16,  // 131: avatarfs.hadoop.OpReplaceBlockProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
-	43,  // 132: avatarfs.hadoop.OpRequestShortCircuitAccessProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
-	259, // 133: avatarfs.hadoop.OpRequestShortCircuitAccessProto.slotId:type_name -> avatarfs.hadoop.ShortCircuitShmSlotProto
-	60,  // 134: avatarfs.hadoop.OpTransferBlockProto.header:type_name -> avatarfs.hadoop.ClientOperationHeaderProto
-	79,  // 135: avatarfs.hadoop.OpTransferBlockProto.targets:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	16,  // 136: avatarfs.hadoop.OpTransferBlockProto.targetStorageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
-	60,  // 137: avatarfs.hadoop.OpWriteBlockProto.header:type_name -> avatarfs.hadoop.ClientOperationHeaderProto
-	79,  // 138: avatarfs.hadoop.OpWriteBlockProto.targets:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	79,  // 139: avatarfs.hadoop.OpWriteBlockProto.source:type_name -> avatarfs.hadoop.DatanodeInfoProto
-	25,  // 140: avatarfs.hadoop.OpWriteBlockProto.stage:type_name -> avatarfs.hadoop.OpWriteBlockProto.BlockConstructionStage
-	58,  // 141: avatarfs.hadoop.OpWriteBlockProto.requestedChecksum:type_name -> avatarfs.hadoop.ChecksumProto
-	55,  // 142: avatarfs.hadoop.OpWriteBlockProto.cachingStrategy:type_name -> avatarfs.hadoop.CachingStrategyProto
-	16,  // 143: avatarfs.hadoop.OpWriteBlockProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
-	16,  // 144: avatarfs.hadoop.OpWriteBlockProto.targetStorageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
-	15,  // 145: avatarfs.hadoop.PipelineAckProto.reply:type_name -> avatarfs.hadoop.Status
-	269, // 146: avatarfs.hadoop.QuotaUsageProto.typeQuotaInfos:type_name -> avatarfs.hadoop.StorageTypeQuotaInfosProto
-	58,  // 147: avatarfs.hadoop.ReadOpChecksumInfoProto.checksum:type_name -> avatarfs.hadoop.ChecksumProto
-	259, // 148: avatarfs.hadoop.ReleaseShortCircuitAccessRequestProto.slotId:type_name -> avatarfs.hadoop.ShortCircuitShmSlotProto
-	77,  // 149: avatarfs.hadoop.ReleaseShortCircuitAccessRequestProto.traceInfo:type_name -> avatarfs.hadoop.DataTransferTraceInfoProto
-	15,  // 150: avatarfs.hadoop.ReleaseShortCircuitAccessResponseProto.status:type_name -> avatarfs.hadoop.Status
-	172, // 151: avatarfs.hadoop.ReportBadBlocksRequestProto.blocks:type_name -> avatarfs.hadoop.LocatedBlockProto
-	232, // 152: avatarfs.hadoop.RollingUpgradeInfoProto.status:type_name -> avatarfs.hadoop.RollingUpgradeStatusProto
-	11,  // 153: avatarfs.hadoop.RollingUpgradeRequestProto.action:type_name -> avatarfs.hadoop.RollingUpgradeActionProto
-	229, // 154: avatarfs.hadoop.RollingUpgradeResponseProto.rollingUpgradeInfo:type_name -> avatarfs.hadoop.RollingUpgradeInfoProto
-	12,  // 155: avatarfs.hadoop.RpcRequestHeaderProto.rpcKind:type_name -> avatarfs.hadoop.RpcKindProto
-	26,  // 156: avatarfs.hadoop.RpcRequestHeaderProto.rpcOp:type_name -> avatarfs.hadoop.RpcRequestHeaderProto.OperationProto
-	201, // 157: avatarfs.hadoop.RpcRequestHeaderProto.traceInfo:type_name -> avatarfs.hadoop.RPCTraceInfoProto
-	200, // 158: avatarfs.hadoop.RpcRequestHeaderProto.callerContext:type_name -> avatarfs.hadoop.RPCCallerContextProto
-	27,  // 159: avatarfs.hadoop.RpcResponseHeaderProto.status:type_name -> avatarfs.hadoop.RpcResponseHeaderProto.RpcStatusProto
-	28,  // 160: avatarfs.hadoop.RpcResponseHeaderProto.errorDetail:type_name -> avatarfs.hadoop.RpcResponseHeaderProto.RpcErrorCodeProto
-	29,  // 161: avatarfs.hadoop.RpcSaslProto.state:type_name -> avatarfs.hadoop.RpcSaslProto.SaslState
-	289, // 162: avatarfs.hadoop.RpcSaslProto.auths:type_name -> avatarfs.hadoop.RpcSaslProto.SaslAuth
-	100, // 163: avatarfs.hadoop.SetPermissionRequestProto.permission:type_name -> avatarfs.hadoop.FsPermissionProto
-	16,  // 164: avatarfs.hadoop.SetQuotaRequestProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
-	13,  // 165: avatarfs.hadoop.SetSafeModeRequestProto.action:type_name -> avatarfs.hadoop.SafeModeActionProto
-	77,  // 166: avatarfs.hadoop.ShortCircuitShmRequestProto.traceInfo:type_name -> avatarfs.hadoop.DataTransferTraceInfoProto
-	15,  // 167: avatarfs.hadoop.ShortCircuitShmResponseProto.status:type_name -> avatarfs.hadoop.Status
-	256, // 168: avatarfs.hadoop.ShortCircuitShmResponseProto.id:type_name -> avatarfs.hadoop.ShortCircuitShmIdProto
-	256, // 169: avatarfs.hadoop.ShortCircuitShmSlotProto.shmId:type_name -> avatarfs.hadoop.ShortCircuitShmIdProto
-	262, // 170: avatarfs.hadoop.SnapshotDiffReportListingProto.modifiedEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportListingEntryProto
-	262, // 171: avatarfs.hadoop.SnapshotDiffReportListingProto.createdEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportListingEntryProto
-	262, // 172: avatarfs.hadoop.SnapshotDiffReportListingProto.deletedEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportListingEntryProto
-	260, // 173: avatarfs.hadoop.SnapshotDiffReportListingProto.cursor:type_name -> avatarfs.hadoop.SnapshotDiffReportCursorProto
-	261, // 174: avatarfs.hadoop.SnapshotDiffReportProto.diffReportEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportEntryProto
-	266, // 175: avatarfs.hadoop.SnapshottableDirectoryListingProto.snapshottableDirListing:type_name -> avatarfs.hadoop.SnapshottableDirectoryStatusProto
-	160, // 176: avatarfs.hadoop.SnapshottableDirectoryStatusProto.dirStatus:type_name -> avatarfs.hadoop.HdfsFileStatusProto
-	81,  // 177: avatarfs.hadoop.StorageReportProto.storage:type_name -> avatarfs.hadoop.DatanodeStorageProto
-	16,  // 178: avatarfs.hadoop.StorageTypeQuotaInfoProto.type:type_name -> avatarfs.hadoop.StorageTypeProto
-	268, // 179: avatarfs.hadoop.StorageTypeQuotaInfosProto.typeQuotaInfo:type_name -> avatarfs.hadoop.StorageTypeQuotaInfoProto
-	16,  // 180: avatarfs.hadoop.StorageTypesProto.storageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
-	158, // 181: avatarfs.hadoop.TransitionToActiveRequestProto.reqInfo:type_name -> avatarfs.hadoop.HAStateChangeRequestInfoProto
-	158, // 182: avatarfs.hadoop.TransitionToObserverRequestProto.reqInfo:type_name -> avatarfs.hadoop.HAStateChangeRequestInfoProto
-	158, // 183: avatarfs.hadoop.TransitionToStandbyRequestProto.reqInfo:type_name -> avatarfs.hadoop.HAStateChangeRequestInfoProto
-	96,  // 184: avatarfs.hadoop.UpdateBlockForPipelineRequestProto.block:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	172, // 185: avatarfs.hadoop.UpdateBlockForPipelineResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
-	96,  // 186: avatarfs.hadoop.UpdatePipelineRequestProto.oldBlock:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	96,  // 187: avatarfs.hadoop.UpdatePipelineRequestProto.newBlock:type_name -> avatarfs.hadoop.ExtendedBlockProto
-	78,  // 188: avatarfs.hadoop.UpdatePipelineRequestProto.newNodes:type_name -> avatarfs.hadoop.DatanodeIDProto
-	189, // [189:189] is the sub-list for method output_type
-	189, // [189:189] is the sub-list for method input_type
-	189, // [189:189] is the sub-list for extension type_name
-	189, // [189:189] is the sub-list for extension extendee
-	0,   // [0:189] is the sub-list for field type_name
+	104, // 0: avatarfs.hadoop.AbandonBlockRequestProto.b:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	21,  // 1: avatarfs.hadoop.AclEntryProto.type:type_name -> avatarfs.hadoop.AclEntryProto.AclEntryTypeProto
+	20,  // 2: avatarfs.hadoop.AclEntryProto.scope:type_name -> avatarfs.hadoop.AclEntryProto.AclEntryScopeProto
+	22,  // 3: avatarfs.hadoop.AclEntryProto.permissions:type_name -> avatarfs.hadoop.AclEntryProto.FsActionProto
+	36,  // 4: avatarfs.hadoop.AclStatusProto.entries:type_name -> avatarfs.hadoop.AclEntryProto
+	108, // 5: avatarfs.hadoop.AclStatusProto.permission:type_name -> avatarfs.hadoop.FsPermissionProto
+	104, // 6: avatarfs.hadoop.AddBlockRequestProto.previous:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	86,  // 7: avatarfs.hadoop.AddBlockRequestProto.excludeNodes:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	0,   // 8: avatarfs.hadoop.AddBlockRequestProto.flags:type_name -> avatarfs.hadoop.AddBlockFlagProto
+	192, // 9: avatarfs.hadoop.AddBlockResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
+	55,  // 10: avatarfs.hadoop.AddCacheDirectiveRequestProto.info:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
+	58,  // 11: avatarfs.hadoop.AddCachePoolRequestProto.info:type_name -> avatarfs.hadoop.CachePoolInfoProto
+	192, // 12: avatarfs.hadoop.AppendResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
+	174, // 13: avatarfs.hadoop.AppendResponseProto.stat:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	104, // 14: avatarfs.hadoop.BaseHeaderProto.block:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	307, // 15: avatarfs.hadoop.BaseHeaderProto.token:type_name -> avatarfs.hadoop.TokenProto
+	84,  // 16: avatarfs.hadoop.BaseHeaderProto.traceInfo:type_name -> avatarfs.hadoop.DataTransferTraceInfoProto
+	174, // 17: avatarfs.hadoop.BatchedDirectoryListingProto.partialListing:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	233, // 18: avatarfs.hadoop.BatchedDirectoryListingProto.exception:type_name -> avatarfs.hadoop.RemoteExceptionProto
+	1,   // 19: avatarfs.hadoop.BlockChecksumOptionsProto.blockChecksumType:type_name -> avatarfs.hadoop.BlockChecksumTypeProto
+	17,  // 20: avatarfs.hadoop.BlockOpResponseProto.status:type_name -> avatarfs.hadoop.Status
+	209, // 21: avatarfs.hadoop.BlockOpResponseProto.checksumResponse:type_name -> avatarfs.hadoop.OpBlockChecksumResponseProto
+	224, // 22: avatarfs.hadoop.BlockOpResponseProto.readOpChecksumInfo:type_name -> avatarfs.hadoop.ReadOpChecksumInfoProto
+	306, // 23: avatarfs.hadoop.BlockStoragePolicyProto.creationPolicy:type_name -> avatarfs.hadoop.StorageTypesProto
+	306, // 24: avatarfs.hadoop.BlockStoragePolicyProto.creationFallbackPolicy:type_name -> avatarfs.hadoop.StorageTypesProto
+	306, // 25: avatarfs.hadoop.BlockStoragePolicyProto.replicationFallbackPolicy:type_name -> avatarfs.hadoop.StorageTypesProto
+	55,  // 26: avatarfs.hadoop.CacheDirectiveEntryProto.info:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
+	56,  // 27: avatarfs.hadoop.CacheDirectiveEntryProto.stats:type_name -> avatarfs.hadoop.CacheDirectiveStatsProto
+	54,  // 28: avatarfs.hadoop.CacheDirectiveInfoProto.expiration:type_name -> avatarfs.hadoop.CacheDirectiveInfoExpirationProto
+	58,  // 29: avatarfs.hadoop.CachePoolEntryProto.info:type_name -> avatarfs.hadoop.CachePoolInfoProto
+	59,  // 30: avatarfs.hadoop.CachePoolEntryProto.stats:type_name -> avatarfs.hadoop.CachePoolStatsProto
+	22,  // 31: avatarfs.hadoop.CheckAccessRequestProto.mode:type_name -> avatarfs.hadoop.AclEntryProto.FsActionProto
+	2,   // 32: avatarfs.hadoop.ChecksumProto.type:type_name -> avatarfs.hadoop.ChecksumTypeProto
+	3,   // 33: avatarfs.hadoop.CipherOptionProto.suite:type_name -> avatarfs.hadoop.CipherSuiteProto
+	48,  // 34: avatarfs.hadoop.ClientOperationHeaderProto.baseHeader:type_name -> avatarfs.hadoop.BaseHeaderProto
+	17,  // 35: avatarfs.hadoop.ClientReadStatusProto.status:type_name -> avatarfs.hadoop.Status
+	104, // 36: avatarfs.hadoop.CompleteRequestProto.last:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	305, // 37: avatarfs.hadoop.ContentSummaryProto.typeQuotaInfos:type_name -> avatarfs.hadoop.StorageTypeQuotaInfosProto
+	108, // 38: avatarfs.hadoop.CreateRequestProto.masked:type_name -> avatarfs.hadoop.FsPermissionProto
+	4,   // 39: avatarfs.hadoop.CreateRequestProto.cryptoProtocolVersion:type_name -> avatarfs.hadoop.CryptoProtocolVersionProto
+	108, // 40: avatarfs.hadoop.CreateRequestProto.unmasked:type_name -> avatarfs.hadoop.FsPermissionProto
+	174, // 41: avatarfs.hadoop.CreateResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	108, // 42: avatarfs.hadoop.CreateSymlinkRequestProto.dirPerm:type_name -> avatarfs.hadoop.FsPermissionProto
+	17,  // 43: avatarfs.hadoop.DNTransferAckProto.status:type_name -> avatarfs.hadoop.Status
+	23,  // 44: avatarfs.hadoop.DataTransferEncryptorMessageProto.status:type_name -> avatarfs.hadoop.DataTransferEncryptorMessageProto.DataTransferEncryptorStatus
+	64,  // 45: avatarfs.hadoop.DataTransferEncryptorMessageProto.cipherOption:type_name -> avatarfs.hadoop.CipherOptionProto
+	173, // 46: avatarfs.hadoop.DataTransferEncryptorMessageProto.handshakeSecret:type_name -> avatarfs.hadoop.HandshakeSecretProto
+	85,  // 47: avatarfs.hadoop.DatanodeInfoProto.id:type_name -> avatarfs.hadoop.DatanodeIDProto
+	24,  // 48: avatarfs.hadoop.DatanodeInfoProto.adminState:type_name -> avatarfs.hadoop.DatanodeInfoProto.AdminState
+	86,  // 49: avatarfs.hadoop.DatanodeInfosProto.datanodes:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	25,  // 50: avatarfs.hadoop.DatanodeStorageProto.state:type_name -> avatarfs.hadoop.DatanodeStorageProto.StorageState
+	18,  // 51: avatarfs.hadoop.DatanodeStorageProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
+	86,  // 52: avatarfs.hadoop.DatanodeStorageReportProto.datanodeInfo:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	303, // 53: avatarfs.hadoop.DatanodeStorageReportProto.storageReports:type_name -> avatarfs.hadoop.StorageReportProto
+	174, // 54: avatarfs.hadoop.DirectoryListingProto.partialListing:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	97,  // 55: avatarfs.hadoop.ECSchemaProto.options:type_name -> avatarfs.hadoop.ECSchemaOptionEntryProto
+	3,   // 56: avatarfs.hadoop.EncryptionZoneProto.suite:type_name -> avatarfs.hadoop.CipherSuiteProto
+	4,   // 57: avatarfs.hadoop.EncryptionZoneProto.cryptoProtocolVersion:type_name -> avatarfs.hadoop.CryptoProtocolVersionProto
+	98,  // 58: avatarfs.hadoop.ErasureCodingPolicyProto.schema:type_name -> avatarfs.hadoop.ECSchemaProto
+	6,   // 59: avatarfs.hadoop.ErasureCodingPolicyProto.state:type_name -> avatarfs.hadoop.ErasureCodingPolicyState
+	102, // 60: avatarfs.hadoop.EventBatchProto.events:type_name -> avatarfs.hadoop.EventProto
+	7,   // 61: avatarfs.hadoop.EventProto.type:type_name -> avatarfs.hadoop.EventType
+	102, // 62: avatarfs.hadoop.EventsListProto.events:type_name -> avatarfs.hadoop.EventProto
+	101, // 63: avatarfs.hadoop.EventsListProto.batch:type_name -> avatarfs.hadoop.EventBatchProto
+	3,   // 64: avatarfs.hadoop.FileEncryptionInfoProto.suite:type_name -> avatarfs.hadoop.CipherSuiteProto
+	4,   // 65: avatarfs.hadoop.FileEncryptionInfoProto.cryptoProtocolVersion:type_name -> avatarfs.hadoop.CryptoProtocolVersionProto
+	2,   // 66: avatarfs.hadoop.FsServerDefaultsProto.checksumType:type_name -> avatarfs.hadoop.ChecksumTypeProto
+	37,  // 67: avatarfs.hadoop.GetAclStatusResponseProto.result:type_name -> avatarfs.hadoop.AclStatusProto
+	104, // 68: avatarfs.hadoop.GetAdditionalDatanodeRequestProto.blk:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	86,  // 69: avatarfs.hadoop.GetAdditionalDatanodeRequestProto.existings:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	86,  // 70: avatarfs.hadoop.GetAdditionalDatanodeRequestProto.excludes:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	192, // 71: avatarfs.hadoop.GetAdditionalDatanodeResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
+	49,  // 72: avatarfs.hadoop.GetBatchedListingResponseProto.listings:type_name -> avatarfs.hadoop.BatchedDirectoryListingProto
+	193, // 73: avatarfs.hadoop.GetBlockLocationsResponseProto.locations:type_name -> avatarfs.hadoop.LocatedBlocksProto
+	71,  // 74: avatarfs.hadoop.GetContentSummaryResponseProto.summary:type_name -> avatarfs.hadoop.ContentSummaryProto
+	82,  // 75: avatarfs.hadoop.GetDataEncryptionKeyResponseProto.dataEncryptionKey:type_name -> avatarfs.hadoop.DataEncryptionKeyProto
+	5,   // 76: avatarfs.hadoop.GetDatanodeReportRequestProto.type:type_name -> avatarfs.hadoop.DatanodeReportTypeProto
+	86,  // 77: avatarfs.hadoop.GetDatanodeReportResponseProto.di:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	5,   // 78: avatarfs.hadoop.GetDatanodeStorageReportRequestProto.type:type_name -> avatarfs.hadoop.DatanodeReportTypeProto
+	89,  // 79: avatarfs.hadoop.GetDatanodeStorageReportResponseProto.datanodeStorageReports:type_name -> avatarfs.hadoop.DatanodeStorageReportProto
+	99,  // 80: avatarfs.hadoop.GetEZForPathResponseProto.zone:type_name -> avatarfs.hadoop.EncryptionZoneProto
+	103, // 81: avatarfs.hadoop.GetEditsFromTxidResponseProto.eventsList:type_name -> avatarfs.hadoop.EventsListProto
+	174, // 82: avatarfs.hadoop.GetFileInfoResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	174, // 83: avatarfs.hadoop.GetFileLinkInfoResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	94,  // 84: avatarfs.hadoop.GetListingResponseProto.dirList:type_name -> avatarfs.hadoop.DirectoryListingProto
+	174, // 85: avatarfs.hadoop.GetLocatedFileInfoResponseProto.fs:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	221, // 86: avatarfs.hadoop.GetQuotaUsageResponseProto.usage:type_name -> avatarfs.hadoop.QuotaUsageProto
+	109, // 87: avatarfs.hadoop.GetServerDefaultsResponseProto.serverDefaults:type_name -> avatarfs.hadoop.FsServerDefaultsProto
+	9,   // 88: avatarfs.hadoop.GetServiceStatusResponseProto.state:type_name -> avatarfs.hadoop.HAServiceStateProto
+	296, // 89: avatarfs.hadoop.GetSnapshotDiffReportListingRequestProto.cursor:type_name -> avatarfs.hadoop.SnapshotDiffReportCursorProto
+	299, // 90: avatarfs.hadoop.GetSnapshotDiffReportListingResponseProto.diffReport:type_name -> avatarfs.hadoop.SnapshotDiffReportListingProto
+	300, // 91: avatarfs.hadoop.GetSnapshotDiffReportResponseProto.diffReport:type_name -> avatarfs.hadoop.SnapshotDiffReportProto
+	301, // 92: avatarfs.hadoop.GetSnapshottableDirListingResponseProto.snapshottableDirList:type_name -> avatarfs.hadoop.SnapshottableDirectoryListingProto
+	52,  // 93: avatarfs.hadoop.GetStoragePoliciesResponseProto.policies:type_name -> avatarfs.hadoop.BlockStoragePolicyProto
+	52,  // 94: avatarfs.hadoop.GetStoragePolicyResponseProto.storagePolicy:type_name -> avatarfs.hadoop.BlockStoragePolicyProto
+	325, // 95: avatarfs.hadoop.GetXAttrsRequestProto.xAttrs:type_name -> avatarfs.hadoop.XAttrProto
+	325, // 96: avatarfs.hadoop.GetXAttrsResponseProto.xAttrs:type_name -> avatarfs.hadoop.XAttrProto
+	9,   // 97: avatarfs.hadoop.HAServiceStateResponseProto.state:type_name -> avatarfs.hadoop.HAServiceStateProto
+	8,   // 98: avatarfs.hadoop.HAStateChangeRequestInfoProto.reqSource:type_name -> avatarfs.hadoop.HARequestSource
+	26,  // 99: avatarfs.hadoop.HdfsFileStatusProto.fileType:type_name -> avatarfs.hadoop.HdfsFileStatusProto.FileType
+	108, // 100: avatarfs.hadoop.HdfsFileStatusProto.permission:type_name -> avatarfs.hadoop.FsPermissionProto
+	193, // 101: avatarfs.hadoop.HdfsFileStatusProto.locations:type_name -> avatarfs.hadoop.LocatedBlocksProto
+	105, // 102: avatarfs.hadoop.HdfsFileStatusProto.fileEncryptionInfo:type_name -> avatarfs.hadoop.FileEncryptionInfoProto
+	100, // 103: avatarfs.hadoop.HdfsFileStatusProto.ecPolicy:type_name -> avatarfs.hadoop.ErasureCodingPolicyProto
+	324, // 104: avatarfs.hadoop.IpcConnectionContextProto.userInfo:type_name -> avatarfs.hadoop.UserInformationProto
+	55,  // 105: avatarfs.hadoop.ListCacheDirectivesRequestProto.filter:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
+	53,  // 106: avatarfs.hadoop.ListCacheDirectivesResponseProto.elements:type_name -> avatarfs.hadoop.CacheDirectiveEntryProto
+	57,  // 107: avatarfs.hadoop.ListCachePoolsResponseProto.entries:type_name -> avatarfs.hadoop.CachePoolEntryProto
+	72,  // 108: avatarfs.hadoop.ListCorruptFileBlocksResponseProto.corrupt:type_name -> avatarfs.hadoop.CorruptFileBlocksProto
+	99,  // 109: avatarfs.hadoop.ListEncryptionZonesResponseProto.zones:type_name -> avatarfs.hadoop.EncryptionZoneProto
+	10,  // 110: avatarfs.hadoop.ListOpenFilesRequestProto.types:type_name -> avatarfs.hadoop.OpenFilesTypeProto
+	218, // 111: avatarfs.hadoop.ListOpenFilesResponseProto.entries:type_name -> avatarfs.hadoop.OpenFilesBatchResponseProto
+	10,  // 112: avatarfs.hadoop.ListOpenFilesResponseProto.types:type_name -> avatarfs.hadoop.OpenFilesTypeProto
+	326, // 113: avatarfs.hadoop.ListReencryptionStatusResponseProto.statuses:type_name -> avatarfs.hadoop.ZoneReencryptionStatusProto
+	325, // 114: avatarfs.hadoop.ListXAttrsResponseProto.xAttrs:type_name -> avatarfs.hadoop.XAttrProto
+	104, // 115: avatarfs.hadoop.LocatedBlockProto.b:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	86,  // 116: avatarfs.hadoop.LocatedBlockProto.locs:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	307, // 117: avatarfs.hadoop.LocatedBlockProto.blockToken:type_name -> avatarfs.hadoop.TokenProto
+	18,  // 118: avatarfs.hadoop.LocatedBlockProto.storageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
+	307, // 119: avatarfs.hadoop.LocatedBlockProto.blockTokens:type_name -> avatarfs.hadoop.TokenProto
+	192, // 120: avatarfs.hadoop.LocatedBlocksProto.blocks:type_name -> avatarfs.hadoop.LocatedBlockProto
+	192, // 121: avatarfs.hadoop.LocatedBlocksProto.lastBlock:type_name -> avatarfs.hadoop.LocatedBlockProto
+	105, // 122: avatarfs.hadoop.LocatedBlocksProto.fileEncryptionInfo:type_name -> avatarfs.hadoop.FileEncryptionInfoProto
+	100, // 123: avatarfs.hadoop.LocatedBlocksProto.ecPolicy:type_name -> avatarfs.hadoop.ErasureCodingPolicyProto
+	108, // 124: avatarfs.hadoop.MkdirsRequestProto.masked:type_name -> avatarfs.hadoop.FsPermissionProto
+	108, // 125: avatarfs.hadoop.MkdirsRequestProto.unmasked:type_name -> avatarfs.hadoop.FsPermissionProto
+	36,  // 126: avatarfs.hadoop.ModifyAclEntriesRequestProto.aclSpec:type_name -> avatarfs.hadoop.AclEntryProto
+	55,  // 127: avatarfs.hadoop.ModifyCacheDirectiveRequestProto.info:type_name -> avatarfs.hadoop.CacheDirectiveInfoProto
+	58,  // 128: avatarfs.hadoop.ModifyCachePoolRequestProto.info:type_name -> avatarfs.hadoop.CachePoolInfoProto
+	48,  // 129: avatarfs.hadoop.OpBlockChecksumProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
+	50,  // 130: avatarfs.hadoop.OpBlockChecksumProto.blockChecksumOptions:type_name -> avatarfs.hadoop.BlockChecksumOptionsProto
+	2,   // 131: avatarfs.hadoop.OpBlockChecksumResponseProto.crcType:type_name -> avatarfs.hadoop.ChecksumTypeProto
+	50,  // 132: avatarfs.hadoop.OpBlockChecksumResponseProto.blockChecksumOptions:type_name -> avatarfs.hadoop.BlockChecksumOptionsProto
+	48,  // 133: avatarfs.hadoop.OpBlockGroupChecksumProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
+	87,  // 134: avatarfs.hadoop.OpBlockGroupChecksumProto.datanodes:type_name -> avatarfs.hadoop.DatanodeInfosProto
+	307, // 135: avatarfs.hadoop.OpBlockGroupChecksumProto.blockTokens:type_name -> avatarfs.hadoop.TokenProto
+	100, // 136: avatarfs.hadoop.OpBlockGroupChecksumProto.ecPolicy:type_name -> avatarfs.hadoop.ErasureCodingPolicyProto
+	50,  // 137: avatarfs.hadoop.OpBlockGroupChecksumProto.blockChecksumOptions:type_name -> avatarfs.hadoop.BlockChecksumOptionsProto
+	48,  // 138: avatarfs.hadoop.OpCopyBlockProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
+	65,  // 139: avatarfs.hadoop.OpReadBlockProto.header:type_name -> avatarfs.hadoop.ClientOperationHeaderProto
+	60,  // 140: avatarfs.hadoop.OpReadBlockProto.cachingStrategy:type_name -> avatarfs.hadoop.CachingStrategyProto
+	48,  // 141: avatarfs.hadoop.OpReplaceBlockProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
+	86,  // 142: avatarfs.hadoop.OpReplaceBlockProto.source:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	18,  // 143: avatarfs.hadoop.OpReplaceBlockProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
+	48,  // 144: avatarfs.hadoop.OpRequestShortCircuitAccessProto.header:type_name -> avatarfs.hadoop.BaseHeaderProto
+	295, // 145: avatarfs.hadoop.OpRequestShortCircuitAccessProto.slotId:type_name -> avatarfs.hadoop.ShortCircuitShmSlotProto
+	65,  // 146: avatarfs.hadoop.OpTransferBlockProto.header:type_name -> avatarfs.hadoop.ClientOperationHeaderProto
+	86,  // 147: avatarfs.hadoop.OpTransferBlockProto.targets:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	18,  // 148: avatarfs.hadoop.OpTransferBlockProto.targetStorageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
+	65,  // 149: avatarfs.hadoop.OpWriteBlockProto.header:type_name -> avatarfs.hadoop.ClientOperationHeaderProto
+	86,  // 150: avatarfs.hadoop.OpWriteBlockProto.targets:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	86,  // 151: avatarfs.hadoop.OpWriteBlockProto.source:type_name -> avatarfs.hadoop.DatanodeInfoProto
+	28,  // 152: avatarfs.hadoop.OpWriteBlockProto.stage:type_name -> avatarfs.hadoop.OpWriteBlockProto.BlockConstructionStage
+	63,  // 153: avatarfs.hadoop.OpWriteBlockProto.requestedChecksum:type_name -> avatarfs.hadoop.ChecksumProto
+	60,  // 154: avatarfs.hadoop.OpWriteBlockProto.cachingStrategy:type_name -> avatarfs.hadoop.CachingStrategyProto
+	18,  // 155: avatarfs.hadoop.OpWriteBlockProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
+	18,  // 156: avatarfs.hadoop.OpWriteBlockProto.targetStorageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
+	17,  // 157: avatarfs.hadoop.PipelineAckProto.reply:type_name -> avatarfs.hadoop.Status
+	305, // 158: avatarfs.hadoop.QuotaUsageProto.typeQuotaInfos:type_name -> avatarfs.hadoop.StorageTypeQuotaInfosProto
+	63,  // 159: avatarfs.hadoop.ReadOpChecksumInfoProto.checksum:type_name -> avatarfs.hadoop.ChecksumProto
+	11,  // 160: avatarfs.hadoop.ReencryptEncryptionZoneRequestProto.action:type_name -> avatarfs.hadoop.ReencryptActionProto
+	295, // 161: avatarfs.hadoop.ReleaseShortCircuitAccessRequestProto.slotId:type_name -> avatarfs.hadoop.ShortCircuitShmSlotProto
+	84,  // 162: avatarfs.hadoop.ReleaseShortCircuitAccessRequestProto.traceInfo:type_name -> avatarfs.hadoop.DataTransferTraceInfoProto
+	17,  // 163: avatarfs.hadoop.ReleaseShortCircuitAccessResponseProto.status:type_name -> avatarfs.hadoop.Status
+	36,  // 164: avatarfs.hadoop.RemoveAclEntriesRequestProto.aclSpec:type_name -> avatarfs.hadoop.AclEntryProto
+	325, // 165: avatarfs.hadoop.RemoveXAttrRequestProto.xAttr:type_name -> avatarfs.hadoop.XAttrProto
+	192, // 166: avatarfs.hadoop.ReportBadBlocksRequestProto.blocks:type_name -> avatarfs.hadoop.LocatedBlockProto
+	264, // 167: avatarfs.hadoop.RollingUpgradeInfoProto.status:type_name -> avatarfs.hadoop.RollingUpgradeStatusProto
+	13,  // 168: avatarfs.hadoop.RollingUpgradeRequestProto.action:type_name -> avatarfs.hadoop.RollingUpgradeActionProto
+	261, // 169: avatarfs.hadoop.RollingUpgradeResponseProto.rollingUpgradeInfo:type_name -> avatarfs.hadoop.RollingUpgradeInfoProto
+	14,  // 170: avatarfs.hadoop.RpcRequestHeaderProto.rpcKind:type_name -> avatarfs.hadoop.RpcKindProto
+	29,  // 171: avatarfs.hadoop.RpcRequestHeaderProto.rpcOp:type_name -> avatarfs.hadoop.RpcRequestHeaderProto.OperationProto
+	223, // 172: avatarfs.hadoop.RpcRequestHeaderProto.traceInfo:type_name -> avatarfs.hadoop.RPCTraceInfoProto
+	222, // 173: avatarfs.hadoop.RpcRequestHeaderProto.callerContext:type_name -> avatarfs.hadoop.RPCCallerContextProto
+	30,  // 174: avatarfs.hadoop.RpcResponseHeaderProto.status:type_name -> avatarfs.hadoop.RpcResponseHeaderProto.RpcStatusProto
+	31,  // 175: avatarfs.hadoop.RpcResponseHeaderProto.errorDetail:type_name -> avatarfs.hadoop.RpcResponseHeaderProto.RpcErrorCodeProto
+	32,  // 176: avatarfs.hadoop.RpcSaslProto.state:type_name -> avatarfs.hadoop.RpcSaslProto.SaslState
+	327, // 177: avatarfs.hadoop.RpcSaslProto.auths:type_name -> avatarfs.hadoop.RpcSaslProto.SaslAuth
+	36,  // 178: avatarfs.hadoop.SetAclRequestProto.aclSpec:type_name -> avatarfs.hadoop.AclEntryProto
+	108, // 179: avatarfs.hadoop.SetPermissionRequestProto.permission:type_name -> avatarfs.hadoop.FsPermissionProto
+	18,  // 180: avatarfs.hadoop.SetQuotaRequestProto.storageType:type_name -> avatarfs.hadoop.StorageTypeProto
+	15,  // 181: avatarfs.hadoop.SetSafeModeRequestProto.action:type_name -> avatarfs.hadoop.SafeModeActionProto
+	325, // 182: avatarfs.hadoop.SetXAttrRequestProto.xAttr:type_name -> avatarfs.hadoop.XAttrProto
+	84,  // 183: avatarfs.hadoop.ShortCircuitShmRequestProto.traceInfo:type_name -> avatarfs.hadoop.DataTransferTraceInfoProto
+	17,  // 184: avatarfs.hadoop.ShortCircuitShmResponseProto.status:type_name -> avatarfs.hadoop.Status
+	292, // 185: avatarfs.hadoop.ShortCircuitShmResponseProto.id:type_name -> avatarfs.hadoop.ShortCircuitShmIdProto
+	292, // 186: avatarfs.hadoop.ShortCircuitShmSlotProto.shmId:type_name -> avatarfs.hadoop.ShortCircuitShmIdProto
+	298, // 187: avatarfs.hadoop.SnapshotDiffReportListingProto.modifiedEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportListingEntryProto
+	298, // 188: avatarfs.hadoop.SnapshotDiffReportListingProto.createdEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportListingEntryProto
+	298, // 189: avatarfs.hadoop.SnapshotDiffReportListingProto.deletedEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportListingEntryProto
+	296, // 190: avatarfs.hadoop.SnapshotDiffReportListingProto.cursor:type_name -> avatarfs.hadoop.SnapshotDiffReportCursorProto
+	297, // 191: avatarfs.hadoop.SnapshotDiffReportProto.diffReportEntries:type_name -> avatarfs.hadoop.SnapshotDiffReportEntryProto
+	302, // 192: avatarfs.hadoop.SnapshottableDirectoryListingProto.snapshottableDirListing:type_name -> avatarfs.hadoop.SnapshottableDirectoryStatusProto
+	174, // 193: avatarfs.hadoop.SnapshottableDirectoryStatusProto.dirStatus:type_name -> avatarfs.hadoop.HdfsFileStatusProto
+	88,  // 194: avatarfs.hadoop.StorageReportProto.storage:type_name -> avatarfs.hadoop.DatanodeStorageProto
+	18,  // 195: avatarfs.hadoop.StorageTypeQuotaInfoProto.type:type_name -> avatarfs.hadoop.StorageTypeProto
+	304, // 196: avatarfs.hadoop.StorageTypeQuotaInfosProto.typeQuotaInfo:type_name -> avatarfs.hadoop.StorageTypeQuotaInfoProto
+	18,  // 197: avatarfs.hadoop.StorageTypesProto.storageTypes:type_name -> avatarfs.hadoop.StorageTypeProto
+	172, // 198: avatarfs.hadoop.TransitionToActiveRequestProto.reqInfo:type_name -> avatarfs.hadoop.HAStateChangeRequestInfoProto
+	172, // 199: avatarfs.hadoop.TransitionToObserverRequestProto.reqInfo:type_name -> avatarfs.hadoop.HAStateChangeRequestInfoProto
+	172, // 200: avatarfs.hadoop.TransitionToStandbyRequestProto.reqInfo:type_name -> avatarfs.hadoop.HAStateChangeRequestInfoProto
+	104, // 201: avatarfs.hadoop.UpdateBlockForPipelineRequestProto.block:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	192, // 202: avatarfs.hadoop.UpdateBlockForPipelineResponseProto.block:type_name -> avatarfs.hadoop.LocatedBlockProto
+	104, // 203: avatarfs.hadoop.UpdatePipelineRequestProto.oldBlock:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	104, // 204: avatarfs.hadoop.UpdatePipelineRequestProto.newBlock:type_name -> avatarfs.hadoop.ExtendedBlockProto
+	85,  // 205: avatarfs.hadoop.UpdatePipelineRequestProto.newNodes:type_name -> avatarfs.hadoop.DatanodeIDProto
+	33,  // 206: avatarfs.hadoop.XAttrProto.namespace:type_name -> avatarfs.hadoop.XAttrProto.XAttrNamespaceProto
+	12,  // 207: avatarfs.hadoop.ZoneReencryptionStatusProto.state:type_name -> avatarfs.hadoop.ReencryptionStateProto
+	208, // [208:208] is the sub-list for method output_type
+	208, // [208:208] is the sub-list for method input_type
+	208, // [208:208] is the sub-list for extension type_name
+	208, // [208:208] is the sub-list for extension extendee
+	0,   // [0:208] is the sub-list for field type_name
 }
 
 func init() { file_hadoop_proto_init() }
@@ -18007,8 +20075,8 @@ func file_hadoop_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hadoop_proto_rawDesc), len(file_hadoop_proto_rawDesc)),
-			NumEnums:      30,
-			NumMessages:   260,
+			NumEnums:      34,
+			NumMessages:   294,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

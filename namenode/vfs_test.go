@@ -1,0 +1,5 @@
+package namenode
+
+import "github.com/avatarfs/avatarfs/internal/vfs"
+
+func osFS() vfs.FS { return vfs.Default }
