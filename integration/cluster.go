@@ -49,9 +49,9 @@ type Cluster struct {
 	NNAddr  string
 	Conf    map[string]string
 
-	mu sync.Mutex
-	nn *exec.Cmd
-	nnLog *os.File
+	mu     sync.Mutex
+	nn     *exec.Cmd
+	nnLog  *os.File
 	nnDone chan struct{}
 }
 

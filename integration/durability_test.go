@@ -164,10 +164,10 @@ func TestCorruptMiddleRecordStopsStartup(t *testing.T) {
 // the same namespace.
 func TestCheckpointsAndRestartFromImagePlusTail(t *testing.T) {
 	c := NewCluster(t, map[string]string{
-		"dfs.namenode.checkpoint.txns":            "100",
-		"dfs.namenode.checkpoint.check.period":    "1",
-		"dfs.namenode.num.extra.edits.retained":   "0",
-		"dfs.namenode.num.checkpoints.retained":   "2",
+		"dfs.namenode.checkpoint.txns":          "100",
+		"dfs.namenode.checkpoint.check.period":  "1",
+		"dfs.namenode.num.extra.edits.retained": "0",
+		"dfs.namenode.num.checkpoints.retained": "2",
 	})
 	c.Start()
 	cl := c.Client(currentUserName())

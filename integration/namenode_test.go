@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	hdfs "github.com/colinmarc/hdfs/v2"
 	"github.com/avatarfs/avatarfs/internal/ipc"
 	pb "github.com/avatarfs/avatarfs/internal/wire/hadooppb"
+	hdfs "github.com/colinmarc/hdfs/v2"
 	"google.golang.org/protobuf/proto"
 )
 
