@@ -116,6 +116,9 @@ func (w *frameWriter) send(frame []byte, last bool) error {
 		w.pending = nil
 		onError = w.onError
 	}
+	if err == nil {
+		err = w.err // set by fail() while our frame was pending
+	}
 	w.drained.Broadcast()
 	w.mu.Unlock()
 	if onError != nil {

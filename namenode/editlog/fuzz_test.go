@@ -1,6 +1,8 @@
 package editlog
 
 import (
+	"fmt"
+	"time"
 	"os"
 	"testing"
 
@@ -25,6 +27,14 @@ func FuzzReadSegment(f *testing.F) {
 	f.Add([]byte("AVFSEDIT"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		os.WriteFile(fmt.Sprintf("/tmp/el/cur-%d", os.Getpid()), data, 0o644)
+		defer func() {
+			if d := time.Since(start); d > 500*time.Millisecond {
+				os.WriteFile(fmt.Sprintf("/tmp/el/slow-%d", time.Now().UnixNano()), data, 0o644)
+				os.WriteFile(fmt.Sprintf("/tmp/el/slow-%d.txt", time.Now().UnixNano()), []byte(d.String()), 0o644)
+			}
+		}()
 		dir := t.TempDir()
 		path := inProgressPath(dir, 1)
 		if err := os.WriteFile(path, data, 0o644); err != nil {
