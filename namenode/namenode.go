@@ -162,7 +162,8 @@ func (nn *NameNode) loadNamespace(recover bool) (*Namespace, uint64, error) {
 	}
 	dirs := nn.storage.EditsCurrent()
 	if recover {
-		if _, err := editlog.Recover(nn.fs, dirs, editlog.RecoverOptions{OnCorruption: nn.opts.OnCorruption, Logger: nn.log}); err != nil {
+		if _, err := editlog.Recover(nn.fs, dirs, editlog.RecoverOptions{OnCorruption: nn.opts.OnCorruption, Logger: nn.log,
+			CheckFinalized: nn.opts.OnCorruption != nil}); err != nil {
 			return nil, 0, fmt.Errorf("recover edit log: %w", err)
 		}
 	}
@@ -248,10 +249,14 @@ func (nn *NameNode) SetSafeMode(c *Caller, a SafeModeAction) (bool, error) {
 			if !nn.ns.isSuper(c) {
 				return true, errorf(ExAccessControl, "Access denied for user %s. Superuser privilege is required", c.User)
 			}
-			if _, err := editlog.Recover(nn.fs, nn.storage.EditsCurrent(), editlog.RecoverOptions{Logger: nn.log}); err != nil {
+			// Rebuild from what is durable, so the new segment continues
+			// exactly where the log ends and memory matches it.
+			fresh, last, err := nn.loadNamespace(true)
+			if err != nil {
 				return true, errorf(ExIO, "NameNode still lacks resources, staying in safe mode: %v", err)
 			}
-			if err := nn.openJournal(nn.ns.LastAppliedTxID() + 1); err != nil {
+			nn.ns.replaceState(fresh)
+			if err := nn.openJournal(last + 1); err != nil {
 				return true, errorf(ExIO, "NameNode still lacks resources, staying in safe mode: %v", err)
 			}
 		}

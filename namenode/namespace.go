@@ -147,7 +147,10 @@ type Caller struct {
 	Machine  string
 	ClientID []byte
 	CallID   int32
-	groups   []string
+	// Detach, when set, frees the caller's RPC handler while it waits for
+	// the edit log's group commit (ipc.Call.Detach).
+	Detach func()
+	groups []string
 }
 
 func (ns *Namespace) groupsOf(c *Caller) []string {
@@ -217,6 +220,9 @@ func (ns *Namespace) write(c *Caller, what string, fn func() (any, error)) (any,
 	j := ns.journal
 	ns.mu.Unlock()
 	if endTx > startTx && j != nil {
+		if c.Detach != nil {
+			c.Detach()
+		}
 		if serr := j.Sync(endTx); serr != nil {
 			if ns.onSyncFailure != nil {
 				ns.onSyncFailure(serr)

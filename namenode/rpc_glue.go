@@ -29,7 +29,7 @@ func toIPC(err error) error {
 // callerOf identifies the caller of an RPC. Only at-most-once methods
 // carry the retry-cache key; idempotent ones are simply re-executed.
 func callerOf(call *ipc.Call, atMostOnce bool) *Caller {
-	c := &Caller{User: call.User, CallID: -1}
+	c := &Caller{User: call.User, CallID: -1, Detach: call.Detach}
 	if call.RemoteAddr != nil {
 		if host, _, err := net.SplitHostPort(call.RemoteAddr.String()); err == nil {
 			c.Machine = host

@@ -17,8 +17,8 @@ cat > "$work/core-site.xml" <<XML
 XML
 cp "$work/core-site.xml" "$work/hdfs-site.xml"
 "$bin" --config "$work" namenode -format -nonInteractive >/dev/null
-AVATARFS_LOG_LEVEL=warn "$bin" --config "$work" namenode 2>"$work/nn.log" &
+AVATARFS_LOG_LEVEL=warn AVATARFS_PPROF=${NNBENCH_PPROF:-} "$bin" --config "$work" namenode 2>"$work/nn.log" &
 nn=$!
 trap 'kill $nn 2>/dev/null; wait $nn 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-"$bin" --config "$work" nnbench --files "${NNBENCH_FILES:-100000}" --threads "${NNBENCH_THREADS:-64}"
+"$bin" --config "$work" nnbench --files "${NNBENCH_FILES:-100000}" --threads "${NNBENCH_THREADS:-64}" --conns "${NNBENCH_CONNS:-0}"

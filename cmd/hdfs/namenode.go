@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only when AVATARFS_PPROF names an address
 	"os"
 	"os/signal"
 	"strings"
@@ -92,6 +94,9 @@ func runNameNode(g conf.GenericOptions, args []string, stdout, stderr io.Writer)
 		nn.Close()
 		fmt.Fprintf(stderr, "namenode: cannot listen on %s: %v\n", addr, err)
 		return 1
+	}
+	if addr := os.Getenv("AVATARFS_PPROF"); addr != "" {
+		go func() { log.WithError(http.ListenAndServe(addr, nil)).Warn("pprof server stopped") }()
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

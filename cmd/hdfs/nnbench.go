@@ -15,7 +15,8 @@ import (
 func runNNBench(g conf.GenericOptions, args []string, stdout, stderr io.Writer) int {
 	fl := pflag.NewFlagSet("nnbench", pflag.ContinueOnError)
 	fl.SetOutput(stderr)
-	threads := fl.Int("threads", 64, "client connections")
+	threads := fl.Int("threads", 64, "workers, each with one call in flight")
+	conns := fl.Int("conns", 0, "client connections shared by the workers (0: one per worker)")
 	files := fl.Int("files", 100000, "files per phase")
 	perDir := fl.Int("files-per-dir", 100, "files per directory")
 	ops := fl.String("ops", strings.Join(nnbench.Ops, ","), "phases to run, in order")
@@ -34,8 +35,8 @@ func runNNBench(g conf.GenericOptions, args []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	cfg := nnbench.Config{Addr: addrs[0], User: callerName(), Protocol: namenode.ClientProtocolName,
-		Threads: *threads, Files: *files, FilesPerDir: *perDir, Base: *base, Ops: strings.Split(*ops, ",")}
-	fmt.Fprintf(stdout, "nnbench: %s, %d connections, %d files\n", cfg.Addr, cfg.Threads, cfg.Files)
+		Threads: *threads, Conns: *conns, Files: *files, FilesPerDir: *perDir, Base: *base, Ops: strings.Split(*ops, ",")}
+	fmt.Fprintf(stdout, "nnbench: %s, %d workers, %d connections, %d files\n", cfg.Addr, cfg.Threads, max(*conns, 0), cfg.Files)
 	_, err = nnbench.Run(context.Background(), cfg, func(r nnbench.Result) { fmt.Fprintln(stdout, r) })
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -42,6 +42,24 @@ type Call struct {
 	RetryCount int32
 	// RemoteAddr is the client's address.
 	RemoteAddr net.Addr
+
+	srv      *Server
+	detached bool
+}
+
+// Detach hands the caller's handler slot to a new handler goroutine, so a
+// call that will now only wait (for an fsync shared by many calls, say)
+// does not hold one of the Handlers while it waits; its reply is still
+// sent when the handler returns. This is how the server gives the effect
+// of Hadoop's asynchronous edit logging without making handlers reply out
+// of band. Calling it more than once, or outside a server, does nothing.
+func (c *Call) Detach() {
+	if c == nil || c.srv == nil || c.detached {
+		return
+	}
+	c.detached = true
+	c.srv.wg.Add(1)
+	go c.srv.handlerLoop()
 }
 
 // Method is one RPC method of a protocol.
@@ -72,9 +90,9 @@ type Options struct {
 	// Handlers is the number of worker goroutines serving calls
 	// (dfs.namenode.handler.count, default 10).
 	Handlers int
-	// QueueSize is the call queue length per handler
-	// (ipc.server.handler.queue.size, default 100): the queue holds
-	// Handlers*QueueSize calls; beyond that calls are answered at once with
+	// QueueSize is the capacity of the call queue shared by the handlers
+	// (default Handlers × 100, ipc.server.handler.queue.size being the
+	// per-handler length). Calls beyond it are answered at once with
 	// RetriableException "Server too busy".
 	QueueSize int
 	// IdleTimeout: once IdleThreshold connections are open, connections with
@@ -102,7 +120,7 @@ func (o *Options) setDefaults() {
 		o.Handlers = 10
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = 100
+		o.QueueSize = o.Handlers * 100
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 20 * time.Second
@@ -160,7 +178,7 @@ func NewServer(opts Options, protocols ...Protocol) *Server {
 		log:       opts.Logger,
 		debug:     levelEnabled(opts.Logger, logrus.DebugLevel),
 		protocols: make(map[string]*protocolTable, len(protocols)),
-		queue:     make(chan *serverCall, opts.Handlers*opts.QueueSize),
+		queue:     make(chan *serverCall, opts.QueueSize),
 		quit:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
@@ -380,15 +398,18 @@ func (s *Server) handlerLoop() {
 	for {
 		select {
 		case sc := <-s.queue:
-			s.runCall(sc)
+			if s.runCall(sc) {
+				return // a replacement took this handler's place
+			}
 		case <-s.quit:
 			return
 		}
 	}
 }
 
-// runCall decodes the request, runs the handler and writes the reply.
-func (s *Server) runCall(sc *serverCall) {
+// runCall decodes the request, runs the handler and writes the reply. It
+// reports whether the handler detached (see Call.Detach).
+func (s *Server) runCall(sc *serverCall) bool {
 	c, m := sc.c, sc.m
 	call := &Call{
 		Protocol:   m.protocol,
@@ -398,6 +419,7 @@ func (s *Server) runCall(sc *serverCall) {
 		CallID:     sc.callID,
 		RetryCount: sc.retry,
 		RemoteAddr: c.remote,
+		srv:        s,
 	}
 	req := m.NewRequest()
 	err := proto.Unmarshal(sc.body, req)
@@ -420,6 +442,7 @@ func (s *Server) runCall(sc *serverCall) {
 	c.reply(&h, resp)
 	c.lastActive.Store(time.Now().UnixNano())
 	c.inFlight.Add(-1)
+	return call.detached
 }
 
 // Frame buffers: small ones are pooled, large ones left to the GC.

@@ -25,7 +25,8 @@ type Config struct {
 	Addr        string
 	User        string
 	Protocol    string
-	Threads     int    // client connections, each one call at a time
+	Threads     int    // workers, each one call at a time
+	Conns       int    // client connections the workers share (Hadoop's client multiplexes calls on one connection)
 	Files       int    // files (and listings / lookups) per phase, in all
 	FilesPerDir int    // files per directory
 	Base        string // base directory, e.g. /nnbench
@@ -56,6 +57,9 @@ func (c *Config) fill() {
 	if c.Threads <= 0 {
 		c.Threads = 64
 	}
+	if c.Conns <= 0 || c.Conns > c.Threads {
+		c.Conns = c.Threads
+	}
 	if c.Files <= 0 {
 		c.Files = 100000
 	}
@@ -76,14 +80,18 @@ func (c *Config) file(i int) string { return fmt.Sprintf("%s/f%d", c.dir(i), i) 
 // Run runs the phases and returns one result per phase.
 func Run(ctx context.Context, cfg Config, progress func(Result)) ([]Result, error) {
 	cfg.fill()
-	clients := make([]*ipc.Client, cfg.Threads)
-	for i := range clients {
+	conns := make([]*ipc.Client, cfg.Conns)
+	for i := range conns {
 		cl, err := ipc.Dial(ctx, cfg.Addr, ipc.ClientOptions{User: cfg.User, Protocol: cfg.Protocol})
 		if err != nil {
 			return nil, fmt.Errorf("nnbench: connect %s: %w", cfg.Addr, err)
 		}
 		defer cl.Close()
-		clients[i] = cl
+		conns[i] = cl
+	}
+	clients := make([]*ipc.Client, cfg.Threads)
+	for i := range clients {
+		clients[i] = conns[i%len(conns)]
 	}
 	ndirs := (cfg.Files + cfg.FilesPerDir - 1) / cfg.FilesPerDir
 	var out []Result

@@ -122,6 +122,9 @@ func ReadFrom(fsys vfs.FS, dirs []string, fromTxID uint64, fn func(Record) error
 	if fromTxID == 0 {
 		fromTxID = 1
 	}
+	if fn == nil {
+		fn = func(Record) error { return nil }
+	}
 	var segs []SegmentInfo
 	var listErrs []error
 	for _, dir := range dirs {
@@ -219,6 +222,9 @@ func failedCovers(segs []SegmentInfo, failed map[string]bool, txid uint64) bool 
 func Tail(fsys vfs.FS, dir string, fromTxID uint64, fn func(Record) error) (lastTxID uint64, err error) {
 	if fromTxID == 0 {
 		fromTxID = 1
+	}
+	if fn == nil {
+		fn = func(Record) error { return nil }
 	}
 	next := fromTxID
 	// A segment may be finalized (renamed) between listing and opening:

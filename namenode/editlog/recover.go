@@ -185,7 +185,7 @@ type copyState struct {
 	rewritten string // a rewritten file holding the kept records (ActionSkip)
 }
 
-// reach is the last txid the copy yields as it is.
+// usable reports whether the copy read cleanly (a torn tail is fine).
 func (c *copyState) usable() bool { return c.corrupt == nil && c.ioErr == nil }
 
 // group resolves the copies of the segments starting at first.
@@ -299,7 +299,7 @@ func (r *recoverer) resolve(c *copyState) error {
 	if err != nil {
 		return fmt.Errorf("editlog: recover: create %s: %w", tmp, err)
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(f, 64<<10)
 	var buf []byte
 	bw.Write(encodeHeader(res.header.Epoch, c.seg.FirstTxID))
 	cfg.onCorrupt = func(*CorruptionError) Action {
@@ -558,7 +558,7 @@ func (r *recoverer) fillGap(first, last uint64) error {
 		if err != nil {
 			return fmt.Errorf("editlog: recover: create %s: %w", tmp, err)
 		}
-		bw := bufio.NewWriterSize(f, 1<<20)
+		bw := bufio.NewWriterSize(f, 64<<10)
 		bw.Write(encodeHeader(0, first))
 		var buf []byte
 		for t := first; t <= last && t != 0; t++ {

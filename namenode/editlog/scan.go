@@ -384,6 +384,9 @@ func (s *scanner) header() (int64, error) {
 // incomplete handles a record that runs past the end of the file: a torn
 // tail unless a valid record follows it. done is true when the scan is over.
 func (s *scanner) incomplete(off int64, reason string) (done bool, err error) {
+	if !s.cfg.inProgress {
+		return false, nil // never torn: corruption
+	}
 	_, _, found, err := s.src.resync(off, off+1, 0, s.next-1)
 	if err != nil {
 		return true, err

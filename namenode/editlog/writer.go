@@ -214,8 +214,9 @@ func (w *Writer) create(dir, name string, hdr []byte) (*stream, error) {
 }
 
 // Append assigns the next txid to a record and buffers it in memory; it
-// does no I/O. The record is durable once Sync(txid) returns nil. op must
-// not be 0 (OpFiller) and the payload must not exceed MaxRecordSize.
+// does no I/O. The record is durable once Sync(txid) returns nil; records
+// stay in memory until some Sync flushes them. op must not be 0 (OpFiller)
+// and the payload must not exceed MaxRecordSize.
 func (w *Writer) Append(op uint8, payload []byte) (txid uint64, err error) {
 	if op == OpFiller {
 		return 0, errors.New("editlog: append: opcode 0 is reserved")
@@ -439,9 +440,13 @@ func (w *Writer) closeStreams() {
 // their in-progress file; Recover resolves it at the next start.
 func (w *Writer) FinalizeSegment() error {
 	w.mu.Lock()
-	if !w.open && w.failErr == nil {
+	if !w.open {
+		err := w.usable()
+		if err == nil {
+			err = ErrNoSegment
+		}
 		w.mu.Unlock()
-		return fmt.Errorf("editlog: finalize segment: %w", ErrNoSegment)
+		return fmt.Errorf("editlog: finalize segment: %w", err)
 	}
 	w.mu.Unlock()
 	return w.finish("finalize", true)

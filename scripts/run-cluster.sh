@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# make run: a local pseudo-cluster under ./data, formatted on first run and
+# kept after; logs per process in ./data/logs; Ctrl-C stops everything.
+# Today it runs the NameNode; DataNodes (127.0.0.11/.12 on /rack1,
+# 127.0.0.21/.22 on /rack2) join when the datanode subcommand lands.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bin="$root/bin/hdfs"
+data="$root/data"
+confdir="$data/conf"
+mkdir -p "$data/logs" "$confdir"
+port=${NN_PORT:-8020}
+cat > "$confdir/core-site.xml" <<XML
+<?xml version="1.0"?>
+<configuration>
+  <property><name>fs.defaultFS</name><value>hdfs://127.0.0.1:$port</value></property>
+</configuration>
+XML
+cat > "$confdir/hdfs-site.xml" <<XML
+<?xml version="1.0"?>
+<configuration>
+  <property><name>dfs.namenode.name.dir</name><value>$data/name</value></property>
+  <property><name>dfs.replication</name><value>3</value></property>
+  <property><name>net.topology.script.file.name</name><value>$root/scripts/topology.sh</value></property>
+</configuration>
+XML
+if [ ! -f "$data/name/current/VERSION" ]; then
+  "$bin" --config "$confdir" namenode -format -nonInteractive
+fi
+pids=()
+cleanup() {
+  echo "stopping..."
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+"$bin" --config "$confdir" namenode >>"$data/logs/namenode.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+if "$bin" help 2>/dev/null | grep -q '^ *datanode'; then
+  i=0
+  for ip in 127.0.0.11 127.0.0.12 127.0.0.21 127.0.0.22; do
+    i=$((i+1))
+    mkdir -p "$data/dn$i"
+    "$bin" --config "$confdir" datanode -D dfs.datanode.data.dir="$data/dn$i" \
+      -D dfs.datanode.address=$ip:9866 -D dfs.datanode.ipc.address=$ip:9867 -D dfs.datanode.http.address=$ip:9864 \
+      >>"$data/logs/datanode-$ip.log" 2>&1 &
+    pids+=($!)
+  done
+fi
+cat <<MSG
+
+AvatarFS is running: NameNode at hdfs://127.0.0.1:$port (logs in $data/logs).
+Try, in another shell:
+  export HADOOP_CONF_DIR=$confdir
+  $bin dfsadmin -safemode get
+  $bin getconf -namenodes
+  $bin nnbench --files 20000
+Press Ctrl-C to stop.
+MSG
+wait
