@@ -539,3 +539,18 @@ func TestImageRoundTrip(t *testing.T) {
 		t.Fatalf("inode id reused: %d <= %d", st2.FileID, st.FileID)
 	}
 }
+
+func TestLeaseSoftLimitLetsAnotherWriterIn(t *testing.T) {
+	ns, _ := newTestNS(t)
+	now := time.Now()
+	ns.now = func() time.Time { return now }
+	mustCreate(t, ns, alice, "/soft")
+	args := CreateArgs{Src: "/soft", Mode: 0o644, ClientName: "cl-hdfs", Flags: CreateFlagCreate | CreateFlagOverwrite, Replication: 3, BlockSize: 1 << 20}
+	if _, err := ns.Create(root, args); classOf(err) != ExAlreadyBeingCreated {
+		t.Fatalf("overwrite while the lease is fresh: %v", err)
+	}
+	now = now.Add(61 * time.Second)
+	if _, err := ns.Create(root, args); err != nil {
+		t.Fatalf("overwrite after the soft limit: %v", err)
+	}
+}

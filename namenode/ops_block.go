@@ -300,29 +300,37 @@ func (ns *Namespace) RecoverLease(c *Caller, src, clientName string, force bool)
 		if n.isDir {
 			return nil, errNotFound("File does not exist: %s", src)
 		}
-		if n.uc == nil {
-			return true, nil
-		}
-		blocks := blocksPB(n)
-		if lb := n.lastBlock(); lb != nil && lb.State != BlockComplete && lb.State != BlockCommitted {
-			if lb.NumBytes == 0 && len(ns.sites.Locations(lb, "")) == 0 {
-				blocks = blocks[:len(blocks)-1]
-			} else if !ns.sites.MinReplicated(lb, 1) {
-				return false, nil
-			}
-		}
-		now := ns.nowMillis()
-		op := &nnpb.Op{Body: &nnpb.Op_CloseFile{CloseFile: &nnpb.CloseFile{Path: joinPath(p.parts), Mtime: now, Atime: now, Blocks: blocks}}}
-		if _, err := ns.logApply(op); err != nil {
-			return nil, err
-		}
-		return true, nil
+		return ns.releaseLeaseLocked(n)
 	})
 	if err != nil {
 		return false, err
 	}
 	b, _ := res.(bool)
 	return b, nil
+}
+
+// releaseLeaseLocked closes a file under construction whose writer is
+// gone, when its blocks allow: an empty last block without replicas is
+// dropped; a last block with data needs block recovery on the DataNodes
+// (false until that completes). Called under mu.
+func (ns *Namespace) releaseLeaseLocked(n *INode) (bool, error) {
+	if n.uc == nil {
+		return true, nil
+	}
+	blocks := blocksPB(n)
+	if lb := n.lastBlock(); lb != nil && lb.State != BlockComplete && lb.State != BlockCommitted {
+		if lb.NumBytes == 0 && len(ns.sites.Locations(lb, "")) == 0 {
+			blocks = blocks[:len(blocks)-1]
+		} else if !ns.sites.MinReplicated(lb, 1) {
+			return false, nil
+		}
+	}
+	now := ns.nowMillis()
+	op := &nnpb.Op{Body: &nnpb.Op_CloseFile{CloseFile: &nnpb.CloseFile{Path: n.fullPath(), Mtime: now, Atime: now, Blocks: blocks}}}
+	if _, err := ns.logApply(op); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // GetAdditionalDatanode picks extra nodes for a pipeline that lost some.

@@ -222,6 +222,16 @@ func (ns *Namespace) checkLeaseForCreate(n *INode, src, client, machine, op stri
 		return errorf(ExAlreadyBeingCreated, "Failed to %s %s for %s on %s because current leaseholder is trying to recreate file.", op, src, client, machine)
 	}
 	if l := ns.leases.get(holder); l != nil && ns.now().Sub(l.renewed) > ns.set.LeaseSoftLimit {
+		// The writer stopped renewing: recover its lease now, as Hadoop
+		// does past the soft limit; the caller proceeds if that closed it.
+		ns.log.WithFields(map[string]any{"path": src, "holder": holder, "by": client}).Info("lease past its soft limit: recovering")
+		closed, err := ns.releaseLeaseLocked(n)
+		if err != nil {
+			return err
+		}
+		if closed {
+			return nil
+		}
 		return errorf(ExRecoveryInProgress, "Failed to %s %s for %s on %s because lease recovery is in progress. Try again later.", op, src, client, machine)
 	}
 	return errorf(ExAlreadyBeingCreated, "Failed to %s %s for %s on %s because this file lease is currently owned by %s on %s",
