@@ -39,7 +39,7 @@ func BuildBinary(dir string) (string, error) {
 	return out, nil
 }
 
-// Cluster is a mini cluster: for now one NameNode process. Its
+// Cluster is a mini cluster: one NameNode process and DataNode processes. Its
 // configuration directory is written from Conf, so the processes read it
 // exactly as an operator's would.
 type Cluster struct {
@@ -53,7 +53,24 @@ type Cluster struct {
 	nn     *exec.Cmd
 	nnLog  *os.File
 	nnDone chan struct{}
+
+	DataNodes []*DataNode
 }
+
+// DataNode is one DataNode process of the cluster, on its own loopback
+// address (127.0.0.x) so racks are real.
+type DataNode struct {
+	c        *Cluster
+	IP       string
+	XferPort int
+	Dir      string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	logf     *os.File
+}
+
+// Addr is the DataNode's transfer address.
+func (d *DataNode) Addr() string { return fmt.Sprintf("%s:%d", d.IP, d.XferPort) }
 
 // FreePort finds a free TCP port on ip.
 func FreePort(t testing.TB, ip string) int {
@@ -223,4 +240,109 @@ func (c *Cluster) Client(user string) *hdfs.Client {
 // NameDir is the NameNode's first storage directory's current/.
 func (c *Cluster) NameDir() string {
 	return filepath.Join(strings.Split(c.Conf["dfs.namenode.name.dir"], ",")[0], "current")
+}
+
+// AddDataNodes creates (without starting) one DataNode per IP.
+func (c *Cluster) AddDataNodes(ips ...string) []*DataNode {
+	var out []*DataNode
+	for _, ip := range ips {
+		d := &DataNode{c: c, IP: ip, XferPort: FreePort(c.t, ip), Dir: filepath.Join(c.Dir, "dn-"+ip)}
+		c.DataNodes = append(c.DataNodes, d)
+		out = append(out, d)
+	}
+	return out
+}
+
+// StartDataNodes adds and starts DataNodes on the given IPs and waits
+// until the NameNode counts them live.
+func (c *Cluster) StartDataNodes(ips ...string) []*DataNode {
+	ds := c.AddDataNodes(ips...)
+	for _, d := range ds {
+		d.Start()
+	}
+	return ds
+}
+
+// Start runs the DataNode process and waits until its transfer port answers.
+func (d *DataNode) Start() {
+	t := d.c.t
+	t.Helper()
+	if d.cmd != nil {
+		t.Fatalf("DataNode %s already running", d.IP)
+	}
+	logf, err := os.OpenFile(d.Dir+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipc := FreePort(t, d.IP)
+	cmd := exec.Command(Binary, "--config", d.c.ConfDir, "datanode",
+		"-D", "dfs.datanode.address="+d.Addr(),
+		"-D", fmt.Sprintf("dfs.datanode.ipc.address=%s:%d", d.IP, ipc),
+		"-D", fmt.Sprintf("dfs.datanode.http.address=%s:0", d.IP),
+		"-D", "dfs.datanode.data.dir="+d.Dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	d.cmd, d.done, d.logf = cmd, done, logf
+	t.Cleanup(d.Stop)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			d.cmd = nil
+			t.Fatalf("DataNode %s exited at start-up:\n%s", d.IP, d.Log())
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", d.Addr(), time.Second); err == nil {
+			conn.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("DataNode %s did not listen within 60s:\n%s", d.IP, d.Log())
+}
+
+// Log returns the DataNode's log so far.
+func (d *DataNode) Log() string {
+	b, _ := os.ReadFile(d.Dir + ".log")
+	return string(b)
+}
+
+func (d *DataNode) signal(sig syscall.Signal) {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(sig)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+	d.logf.Close()
+	d.cmd = nil
+}
+
+// Kill kills the DataNode with SIGKILL.
+func (d *DataNode) Kill() { d.signal(syscall.SIGKILL) }
+
+// Stop stops the DataNode cleanly.
+func (d *DataNode) Stop() { d.signal(syscall.SIGTERM) }
+
+// DataConf is the configuration the data-path tests use: 1 MiB blocks,
+// fast heartbeats and dead-node detection, a short redundancy interval.
+func DataConf() map[string]string {
+	return map[string]string{
+		"dfs.blocksize":                                   "1048576",
+		"dfs.heartbeat.interval":                          "1",
+		"dfs.namenode.heartbeat.recheck-interval":         "1000",
+		"dfs.namenode.redundancy.interval.seconds":        "1",
+		"dfs.namenode.safemode.extension":                 "0",
+		"dfs.namenode.stale.datanode.interval":            "3000",
+		"dfs.namenode.reconstruction.pending.timeout-sec": "10",
+		"dfs.blockreport.intervalMsec":                    "60000",
+	}
 }

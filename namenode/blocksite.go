@@ -1,6 +1,9 @@
 package namenode
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // DatanodeRef is a DataNode storage as block locations name it.
 type DatanodeRef struct {
@@ -17,6 +20,7 @@ type DatanodeRef struct {
 	Used        uint64
 	Remaining   uint64
 	LastUpdate  int64
+	Corrupt     bool // the replica on this node is known corrupt
 }
 
 // Addr is the DataNode's transfer address.
@@ -41,6 +45,12 @@ type BlockSite interface {
 	PipelineUpdated(b *BlockInfo, nodes []DatanodeRef)
 	// BlockRemoved forgets a block's replicas (delete, abandon, truncate).
 	BlockRemoved(id uint64)
+	// WaitMinReplicated waits up to timeout for every block to reach min
+	// good replicas; called without the namespace lock.
+	WaitMinReplicated(ids []uint64, min int, timeout time.Duration) bool
+	// StartRecovery asks the block's DataNodes to agree on its length
+	// under newGS; false when no DataNode holds it.
+	StartRecovery(b *BlockInfo, newGS uint64) bool
 }
 
 // NoDatanodes is a BlockSite with no DataNodes: every write of a block
@@ -65,6 +75,12 @@ func (NoDatanodes) PipelineUpdated(*BlockInfo, []DatanodeRef) {}
 
 // BlockRemoved does nothing.
 func (NoDatanodes) BlockRemoved(uint64) {}
+
+// WaitMinReplicated has nothing to wait for.
+func (NoDatanodes) WaitMinReplicated([]uint64, int, time.Duration) bool { return false }
+
+// StartRecovery has nobody to ask.
+func (NoDatanodes) StartRecovery(*BlockInfo, uint64) bool { return false }
 
 // SetBlockSite connects the namespace to the block manager.
 func (ns *Namespace) SetBlockSite(s BlockSite) {

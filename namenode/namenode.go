@@ -32,6 +32,7 @@ type NameNode struct {
 	fs       vfs.FS
 	storage  *Storage
 	ns       *Namespace
+	bm       *BlockManager
 	set      Settings
 	defaults serverDefaults
 
@@ -116,6 +117,12 @@ func New(opts Options) (*NameNode, error) {
 		return nil, err
 	}
 	nn.ns = ns
+	nn.bm, err = NewBlockManager(ns, BlockSettingsFromConf(opts.Conf), nn.log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	nn.bm.StartSafeMode()
 	nn.lastCkptTx, nn.lastCkptTime = nn.newestImageTxID(), time.Now()
 	if err := nn.openJournal(last + 1); err != nil {
 		st.Close()
@@ -290,11 +297,16 @@ type FsStatsInfo struct {
 	Capacity, Used, Remaining, UnderReplicated, CorruptBlocks, MissingBlocks uint64
 }
 
-// FsStats totals capacity; DataNodes bring it with the block manager.
-func (nn *NameNode) FsStats() FsStatsInfo { return FsStatsInfo{} }
+// FsStats totals capacity over live DataNodes and counts block health.
+func (nn *NameNode) FsStats() FsStatsInfo {
+	c, u, r := nn.bm.Totals()
+	h := nn.bm.Health()
+	return FsStatsInfo{Capacity: c, Used: u, Remaining: r, UnderReplicated: uint64(h.UnderReplicated),
+		CorruptBlocks: uint64(h.Corrupt), MissingBlocks: uint64(h.Missing)}
+}
 
-// DatanodeReport lists DataNodes of a kind (ALL, LIVE, DEAD...).
-func (nn *NameNode) DatanodeReport(kind any) []DatanodeRef { return nil }
+// BlockManager exposes the block manager (reports, fsck, tests).
+func (nn *NameNode) BlockManager() *BlockManager { return nn.bm }
 
 // Serve answers RPCs on ln and runs the background loops (checkpoints,
 // lease monitor) until Close.
@@ -307,10 +319,11 @@ func (nn *NameNode) Serve(ln net.Listener) error {
 		QueueSize:     handlers * int(c.Int("ipc.server.handler.queue.size")),
 		IdleTimeout:   2 * c.Duration("ipc.client.connection.maxidletime"),
 		Logger:        nn.log,
-	}, (&clientRPC{nn: nn}).protocol())
-	nn.wg.Add(2)
+	}, (&clientRPC{nn: nn}).protocol(), (&datanodeRPC{nn: nn}).protocol())
+	nn.wg.Add(3)
 	go nn.checkpointLoop()
 	go nn.leaseLoop()
+	go func() { defer nn.wg.Done(); nn.bm.Run(nn.stop) }()
 	nn.log.WithField("addr", ln.Addr().String()).Info("NameNode RPC server listening")
 	return nn.rpc.Serve(ln)
 }

@@ -153,6 +153,15 @@ type Caller struct {
 	groups []string
 }
 
+// detach frees the caller's RPC handler before a wait; always true, so it
+// can lead a condition.
+func (c *Caller) detach() bool {
+	if c.Detach != nil {
+		c.Detach()
+	}
+	return true
+}
+
 func (ns *Namespace) groupsOf(c *Caller) []string {
 	if c.groups == nil {
 		c.groups = ns.set.Groups(c.User)
@@ -220,9 +229,7 @@ func (ns *Namespace) write(c *Caller, what string, fn func() (any, error)) (any,
 	j := ns.journal
 	ns.mu.Unlock()
 	if endTx > startTx && j != nil {
-		if c.Detach != nil {
-			c.Detach()
-		}
+		c.detach()
 		if serr := j.Sync(endTx); serr != nil {
 			if ns.onSyncFailure != nil {
 				ns.onSyncFailure(serr)

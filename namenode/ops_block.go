@@ -2,6 +2,7 @@ package namenode
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/avatarfs/avatarfs/namenode/nnpb"
 )
@@ -57,7 +58,9 @@ func blocksPB(n *INode) []*nnpb.Block {
 }
 
 func (ns *Namespace) locate(n *INode, b *BlockInfo, offset uint64, clientMachine string) LocatedBlock {
-	return LocatedBlock{Block: *b, Offset: offset, Replicas: ns.sites.Locations(b, clientMachine)}
+	lb := LocatedBlock{Block: *b, Offset: offset, Replicas: ns.sites.Locations(b, clientMachine)}
+	lb.Corrupt = len(lb.Replicas) > 0 && lb.Replicas[0].Corrupt
+	return lb
 }
 
 // AddBlockArgs are addBlock's parameters.
@@ -72,6 +75,30 @@ type AddBlockArgs struct {
 // AddBlock commits the client's previous block and allocates the next one
 // with a pipeline of targets.
 func (ns *Namespace) AddBlock(c *Caller, a AddBlockArgs) (*LocatedBlock, error) {
+	lb, err := ns.addBlockOnce(c, a)
+	if w, ok := err.(*waitReplication); ok && c.detach() && ns.sites.WaitMinReplicated(w.ids, ns.set.MinReplication, replicationWait) {
+		lb, err = ns.addBlockOnce(c, a)
+	}
+	if w, ok := err.(*waitReplication); ok {
+		return nil, w.err
+	}
+	return lb, err
+}
+
+// replicationWait bounds how long complete and addBlock wait for the
+// DataNodes' reports of a block the client has finished writing.
+const replicationWait = 10 * time.Second
+
+// waitReplication is an internal answer: retry once the blocks have their
+// minimum replicas; err is what the client sees if they never do.
+type waitReplication struct {
+	ids []uint64
+	err error
+}
+
+func (w *waitReplication) Error() string { return w.err.Error() }
+
+func (ns *Namespace) addBlockOnce(c *Caller, a AddBlockArgs) (*LocatedBlock, error) {
 	res, err := ns.write(c, "Cannot add block to "+a.Src, func() (any, error) {
 		n, path, err := ns.ucFile(a.Src, a.FileID, a.ClientName)
 		if err != nil {
@@ -104,7 +131,7 @@ func (ns *Namespace) AddBlock(c *Caller, a AddBlockArgs) (*LocatedBlock, error) 
 		// The block before the previous one must have its minimum replicas.
 		if len(n.blocks) >= 2 {
 			if b := n.blocks[len(n.blocks)-2]; !ns.sites.MinReplicated(b, ns.set.MinReplication) {
-				return nil, errorf(ExNotReplicatedYet, "Not replicated yet: %s", path)
+				return nil, &waitReplication{ids: []uint64{b.ID}, err: errorf(ExNotReplicatedYet, "Not replicated yet: %s", path)}
 			}
 		}
 		if max := ns.set.MaxBlocksPerFile; max > 0 && len(n.blocks) >= max {
@@ -137,6 +164,19 @@ func (ns *Namespace) AddBlock(c *Caller, a AddBlockArgs) (*LocatedBlock, error) 
 // Complete closes a file once every block has its minimum replicas; it
 // answers false while the client should retry.
 func (ns *Namespace) Complete(c *Caller, src string, fileID uint64, clientName string, last *BlockInfo) (bool, error) {
+	ok, err := ns.completeOnce(c, src, fileID, clientName, last)
+	if w, isWait := err.(*waitReplication); isWait {
+		if c.detach() && ns.sites.WaitMinReplicated(w.ids, ns.set.MinReplication, replicationWait) {
+			ok, err = ns.completeOnce(c, src, fileID, clientName, last)
+		}
+		if _, isWait := err.(*waitReplication); isWait {
+			return false, nil
+		}
+	}
+	return ok, err
+}
+
+func (ns *Namespace) completeOnce(c *Caller, src string, fileID uint64, clientName string, last *BlockInfo) (bool, error) {
 	res, err := ns.write(c, "Cannot complete file "+src, func() (any, error) {
 		n, path, err := ns.ucFile(src, fileID, clientName)
 		if err != nil {
@@ -158,10 +198,14 @@ func (ns *Namespace) Complete(c *Caller, src string, fileID uint64, clientName s
 			blocks[len(blocks)-1].GenStamp = last.GenStamp
 			lb.NumBytes = last.NumBytes
 		}
+		var waiting []uint64
 		for _, b := range n.blocks {
 			if !ns.sites.MinReplicated(b, ns.set.MinReplication) {
-				return false, nil
+				waiting = append(waiting, b.ID)
 			}
+		}
+		if len(waiting) > 0 {
+			return nil, &waitReplication{ids: waiting, err: errorf(ExIO, "not replicated yet")}
 		}
 		now := ns.nowMillis()
 		op := &nnpb.Op{Body: &nnpb.Op_CloseFile{CloseFile: &nnpb.CloseFile{Path: path, Mtime: now, Atime: now, Blocks: blocks}}}
@@ -319,9 +363,19 @@ func (ns *Namespace) releaseLeaseLocked(n *INode) (bool, error) {
 	}
 	blocks := blocksPB(n)
 	if lb := n.lastBlock(); lb != nil && lb.State != BlockComplete && lb.State != BlockCommitted {
-		if lb.NumBytes == 0 && len(ns.sites.Locations(lb, "")) == 0 {
+		if len(ns.sites.Locations(lb, "")) == 0 {
+			if lb.NumBytes != 0 {
+				return false, nil // its data is on no live DataNode: wait for one
+			}
 			blocks = blocks[:len(blocks)-1]
-		} else if !ns.sites.MinReplicated(lb, 1) {
+		} else {
+			// Replicas may differ in length: the DataNodes must agree under
+			// a new generation stamp (commitBlockSynchronization closes).
+			gs := ns.genStamp + 1
+			if _, err := ns.logApply(&nnpb.Op{Body: &nnpb.Op_SetGenStamp{SetGenStamp: &nnpb.SetGenStamp{GenStamp: gs}}}); err != nil {
+				return false, err
+			}
+			ns.sites.StartRecovery(lb, gs)
 			return false, nil
 		}
 	}

@@ -58,6 +58,8 @@ func (r *clientRPC) protocol() ipc.Protocol {
 		"getStoragePolicies":     handler(false, r.getStoragePolicies),
 		"getDatanodeReport":      handler(false, r.getDatanodeReport),
 		"getTransactionId":       handler(false, r.getTransactionID),
+		"reportBadBlocks":        handler(false, r.reportBadBlocks),
+		"refreshNodes":           handler(false, r.refreshNodes),
 	}
 	return ipc.Protocol{Name: ClientProtocolName, Methods: m}
 }
@@ -389,8 +391,52 @@ func (r *clientRPC) getStoragePolicies(context.Context, *Caller, *pb.GetStorageP
 
 func (r *clientRPC) getDatanodeReport(_ context.Context, _ *Caller, req *pb.GetDatanodeReportRequestProto) (*pb.GetDatanodeReportResponseProto, error) {
 	out := &pb.GetDatanodeReportResponseProto{}
-	for _, d := range r.nn.DatanodeReport(req.GetType()) {
-		out.Di = append(out.Di, datanodeInfoPB(d))
+	for _, d := range r.nn.bm.Report() {
+		switch req.GetType() {
+		case pb.DatanodeReportTypeProto_LIVE:
+			if d.Dead {
+				continue
+			}
+		case pb.DatanodeReportTypeProto_DEAD:
+			if !d.Dead {
+				continue
+			}
+		case pb.DatanodeReportTypeProto_DECOMMISSIONING:
+			if !d.Decommission {
+				continue
+			}
+		}
+		di := datanodeInfoPB(d.DatanodeRef)
+		di.NonDfsUsed = proto.Uint64(d.NonDfsUsed)
+		di.XceiverCount = proto.Uint32(uint32(d.Xceivers))
+		di.NumBlocks = proto.Uint32(uint32(d.Blocks))
+		if d.Decommission {
+			di.AdminState = pb.DatanodeInfoProto_DECOMMISSION_INPROGRESS.Enum()
+		}
+		out.Di = append(out.Di, di)
 	}
 	return out, nil
+}
+
+// reportBadBlocks records replicas a client found corrupt while reading.
+func (r *clientRPC) reportBadBlocks(_ context.Context, _ *Caller, req *pb.ReportBadBlocksRequestProto) (*pb.ReportBadBlocksResponseProto, error) {
+	for _, lb := range req.GetBlocks() {
+		for _, loc := range lb.GetLocs() {
+			id := loc.GetId()
+			node := id.GetDatanodeUuid()
+			if node == "" {
+				node = addrsOf([]*pb.DatanodeInfoProto{loc})[0]
+			}
+			r.nn.bm.MarkCorrupt(lb.GetB().GetBlockId(), node)
+		}
+	}
+	return &pb.ReportBadBlocksResponseProto{}, nil
+}
+
+func (r *clientRPC) refreshNodes(_ context.Context, c *Caller, _ *pb.RefreshNodesRequestProto) (*pb.RefreshNodesResponseProto, error) {
+	if !r.ns().isSuper(c) {
+		return nil, errorf(ExAccessControl, "Access denied for user %s. Superuser privilege is required", c.User)
+	}
+	r.nn.bm.RefreshNodes()
+	return &pb.RefreshNodesResponseProto{}, nil
 }

@@ -5,10 +5,12 @@ package namenode
 // threshold at start-up comes with the block manager.
 type safeMode struct {
 	manual    bool
-	resources bool // the edit log failed: low resources
+	resources bool   // the edit log failed: low resources
+	startup   bool   // waiting for block reports (safemode_startup.go)
+	tip       string // the start-up tracker's progress message
 }
 
-func (s *safeMode) on() bool { return s.manual || s.resources }
+func (s *safeMode) on() bool { return s.manual || s.resources || s.startup }
 
 // checkSafeMode fails a write while in safe mode, with Hadoop's message.
 func (ns *Namespace) checkSafeMode(what string) error {
@@ -16,6 +18,9 @@ func (ns *Namespace) checkSafeMode(what string) error {
 		return nil
 	}
 	reason := "It was turned on manually. Use \"hdfs dfsadmin -safemode leave\" to turn safe mode off."
+	if ns.safe.startup && !ns.safe.manual {
+		reason = ns.safe.tip
+	}
 	if ns.safe.resources {
 		reason = "Resources are low on NN. Please add or free up more resources then turn off safe mode manually. NOTE:  If you turn off safe mode before adding resources, the NN will immediately return to safe mode. Use \"hdfs dfsadmin -safemode leave\" to turn safe mode off."
 	}
@@ -47,6 +52,7 @@ func (ns *Namespace) SetSafeMode(c *Caller, action SafeModeAction) (bool, error)
 	case SafeModeLeave, SafeModeForceExit:
 		ns.safe.manual = false
 		ns.safe.resources = false
+		ns.safe.startup = false
 	}
 	return ns.safe.on(), nil
 }

@@ -70,9 +70,12 @@ func remoteMessage(err error) string {
 
 const dfsadminUsage = `Usage: hdfs dfsadmin
 Note: Administrative commands can only be run as the HDFS superuser.
+	[-report [-live] [-dead]]
 	[-safemode <enter | leave | get | wait | forceExit>]
 	[-saveNamespace]
 	[-rollEdits]
+	[-refreshNodes]
+	[-printTopology]
 `
 
 func runDFSAdmin(g conf.GenericOptions, args []string, stdout, stderr io.Writer) int {
@@ -135,6 +138,47 @@ func runDFSAdmin(g conf.GenericOptions, args []string, stdout, stderr io.Writer)
 			return fail(err)
 		}
 		fmt.Fprintln(stdout, "Save namespace successful")
+		return 0
+	case "-report":
+		st := &pb.GetFsStatsResponseProto{}
+		if err := call("getFsStats", &pb.GetFsStatusRequestProto{}, st); err != nil {
+			return fail(err)
+		}
+		report := func(kind pb.DatanodeReportTypeProto) ([]*pb.DatanodeInfoProto, error) {
+			resp := &pb.GetDatanodeReportResponseProto{}
+			err := call("getDatanodeReport", &pb.GetDatanodeReportRequestProto{Type: kind.Enum()}, resp)
+			return resp.GetDi(), err
+		}
+		live, err := report(pb.DatanodeReportTypeProto_LIVE)
+		if err != nil {
+			return fail(err)
+		}
+		dead, err := report(pb.DatanodeReportTypeProto_DEAD)
+		if err != nil {
+			return fail(err)
+		}
+		for _, a := range args[1:] {
+			switch a {
+			case "-live":
+				dead = nil
+			case "-dead":
+				live = nil
+			}
+		}
+		writeReport(stdout, st, live, dead)
+		return 0
+	case "-printTopology":
+		resp := &pb.GetDatanodeReportResponseProto{}
+		if err := call("getDatanodeReport", &pb.GetDatanodeReportRequestProto{Type: pb.DatanodeReportTypeProto_LIVE.Enum()}, resp); err != nil {
+			return fail(err)
+		}
+		writeTopology(stdout, resp.GetDi())
+		return 0
+	case "-refreshNodes":
+		if err := call("refreshNodes", &pb.RefreshNodesRequestProto{}, &pb.RefreshNodesResponseProto{}); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, "Refresh nodes successful")
 		return 0
 	case "-rollEdits":
 		resp := &pb.RollEditsResponseProto{}

@@ -1,0 +1,271 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/avatarfs/avatarfs/internal/ipc"
+	pb "github.com/avatarfs/avatarfs/internal/wire/hadooppb"
+	hdfs "github.com/colinmarc/hdfs/v2"
+	"google.golang.org/protobuf/proto"
+)
+
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8 && i+j < n; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+func writeFile(t *testing.T, cl *hdfs.Client, name string, data []byte) {
+	t.Helper()
+	w, err := cl.CreateFile(name, 3, 1<<20, 0o644)
+	if err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatalf("write %s: %v", name, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("close %s: %v", name, err)
+	}
+}
+
+// blockLocations asks the NameNode for a file's blocks.
+func blockLocations(t *testing.T, c *Cluster, name string) *pb.LocatedBlocksProto {
+	t.Helper()
+	cl, err := ipc.Dial(context.Background(), c.NNAddr, ipc.ClientOptions{User: currentUserName(), Protocol: "org.apache.hadoop.hdfs.protocol.ClientProtocol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	resp := &pb.GetBlockLocationsResponseProto{}
+	if err := cl.Call(context.Background(), "getBlockLocations", &pb.GetBlockLocationsRequestProto{Src: proto.String(name), Offset: proto.Uint64(0), Length: proto.Uint64(1 << 40)}, resp); err != nil {
+		t.Fatalf("getBlockLocations %s: %v", name, err)
+	}
+	return resp.GetLocations()
+}
+
+func newDataCluster(t *testing.T, ips ...string) *Cluster {
+	c := NewCluster(t, DataConf())
+	c.Start()
+	c.StartDataNodes(ips...)
+	waitLive(t, c, len(ips))
+	return c
+}
+
+// waitLive waits until the NameNode reports n live DataNodes.
+func waitLive(t *testing.T, c *Cluster, n int) {
+	t.Helper()
+	cl, err := ipc.Dial(context.Background(), c.NNAddr, ipc.ClientOptions{User: currentUserName(), Protocol: "org.apache.hadoop.hdfs.protocol.ClientProtocol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp := &pb.GetDatanodeReportResponseProto{}
+		if err := cl.Call(context.Background(), "getDatanodeReport", &pb.GetDatanodeReportRequestProto{Type: pb.DatanodeReportTypeProto_LIVE.Enum()}, resp); err == nil && len(resp.Di) >= n {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d live DataNodes after 60s\n%s", n, c.NNLog())
+}
+
+func TestFilesOfManySizesRoundTrip(t *testing.T) {
+	c := newDataCluster(t, "127.0.0.11", "127.0.0.12", "127.0.0.13")
+	cl := c.Client(currentUserName())
+	const bs = 1 << 20
+	sizes := []int{0, 1, 511, 512, 513, 65535, 65536, 65537, bs - 1, bs, bs + 1, 3*bs + 12345, 9 * bs}
+	sums := map[string][32]byte{}
+	for i, n := range sizes {
+		name := fmt.Sprintf("/sizes/f%d-%d", i, n)
+		data := randomBytes(uint64(i+1), n)
+		cl.MkdirAll("/sizes", 0o755)
+		writeFile(t, cl, name, data)
+		sums[name] = sha256.Sum256(data)
+		got, err := cl.ReadFile(name)
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		if sha256.Sum256(got) != sums[name] {
+			t.Fatalf("%s: read back differs (len %d, want %d)", name, len(got), n)
+		}
+		lbs := blockLocations(t, c, name)
+		if lbs.GetFileLength() != uint64(n) {
+			t.Fatalf("%s: length %d", name, lbs.GetFileLength())
+		}
+		for _, b := range lbs.GetBlocks() {
+			seen := map[string]bool{}
+			for _, l := range b.GetLocs() {
+				seen[l.GetId().GetDatanodeUuid()] = true
+			}
+			if len(seen) != 3 {
+				t.Fatalf("%s block %d on %d distinct DataNodes, want 3", name, b.GetB().GetBlockId(), len(seen))
+			}
+		}
+		// Random-offset reads.
+		if n > 0 {
+			f, err := cl.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := 0; k < 5; k++ {
+				off := rand.IntN(n)
+				ln := min(n-off, 1+rand.IntN(70000))
+				buf := make([]byte, ln)
+				if _, err := f.ReadAt(buf, int64(off)); err != nil && err != io.EOF {
+					t.Fatalf("%s ReadAt(%d,%d): %v", name, off, ln, err)
+				}
+				if !bytes.Equal(buf, data[off:off+ln]) {
+					t.Fatalf("%s ReadAt(%d,%d) differs", name, off, ln)
+				}
+			}
+			f.Close()
+		}
+	}
+	// Concurrent readers of the largest file.
+	big := fmt.Sprintf("/sizes/f%d-%d", len(sizes)-1, sizes[len(sizes)-1])
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for r := 0; r < 6; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc := c.Client(currentUserName())
+			got, err := rc.ReadFile(big)
+			if err == nil && sha256.Sum256(got) != sums[big] {
+				err = fmt.Errorf("concurrent read differs")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitReplicated waits until every block of name has want live replicas on
+// distinct DataNodes, none of them in dead.
+func waitReplicated(t *testing.T, c *Cluster, name string, want int, dead string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok := true
+		for _, b := range blockLocations(t, c, name).GetBlocks() {
+			n := 0
+			for _, l := range b.GetLocs() {
+				if fmt.Sprintf("%s:%d", l.GetId().GetIpAddr(), l.GetId().GetXferPort()) != dead {
+					n++
+				}
+			}
+			if n < want {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not back to %d replicas within %s\n%s", name, want, within, c.NNLog())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func TestReReplicationAfterDataNodeKill(t *testing.T) {
+	c := newDataCluster(t, "127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14")
+	cl := c.Client(currentUserName())
+	data := randomBytes(7, 3<<20+100)
+	writeFile(t, cl, "/rr", data)
+	victim := c.DataNodes[0]
+	victim.Kill()
+	// dead after 2 × recheck (1 s) + 10 × heartbeat (1 s) = 12 s, then a
+	// replication cycle or two.
+	waitReplicated(t, c, "/rr", 3, victim.Addr(), 60*time.Second)
+	got, err := cl.ReadFile("/rr")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read after re-replication: %v", err)
+	}
+}
+
+// findBlockFiles finds the replica files of a block in a DataNode's dir.
+func findBlockFiles(root string, id uint64) []string {
+	var out []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && fi.Name() == fmt.Sprintf("blk_%d", id) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestCorruptReplicaIsReplaced(t *testing.T) {
+	conf := DataConf()
+	c := NewCluster(t, conf)
+	c.Conf["dfs.datanode.scan.period.seconds"] = "2"
+	c.WriteConf()
+	c.Start()
+	c.StartDataNodes("127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14")
+	waitLive(t, c, 4)
+	cl := c.Client(currentUserName())
+	data := randomBytes(9, 200000)
+	writeFile(t, cl, "/bad", data)
+	b := blockLocations(t, c, "/bad").GetBlocks()[0]
+	id := b.GetB().GetBlockId()
+	var victim *DataNode
+	for _, d := range c.DataNodes {
+		if d.Addr() == fmt.Sprintf("%s:%d", b.GetLocs()[0].GetId().GetIpAddr(), b.GetLocs()[0].GetId().GetXferPort()) {
+			victim = d
+		}
+	}
+	files := findBlockFiles(victim.Dir, id)
+	if len(files) != 1 {
+		t.Fatalf("replica files of block %d on %s: %v", id, victim.IP, files)
+	}
+	raw, _ := os.ReadFile(files[0])
+	raw[1000] ^= 0xff
+	os.WriteFile(files[0], raw, 0o644)
+	for i := 0; i < 3; i++ {
+		got, err := c.Client(currentUserName()).ReadFile("/bad")
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read with a corrupt replica: %v", err)
+		}
+	}
+	// The corrupt replica is found (scanner or read), replaced, and gone.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		locs := blockLocations(t, c, "/bad").GetBlocks()[0].GetLocs()
+		onVictim := false
+		for _, l := range locs {
+			onVictim = onVictim || l.GetId().GetIpAddr() == victim.IP
+		}
+		if len(locs) == 3 && !onVictim {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("corrupt replica on %s not replaced: %d locations, on victim %v\n%s", victim.IP, len(locs), onVictim, c.NNLog())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

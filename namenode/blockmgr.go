@@ -1,0 +1,424 @@
+package namenode
+
+import (
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/avatarfs/avatarfs/conf"
+	"github.com/avatarfs/avatarfs/internal/wire/dnpb"
+	"github.com/avatarfs/avatarfs/rack"
+	"github.com/sirupsen/logrus"
+)
+
+// BlockSettings are the block manager's knobs, from Hadoop's keys.
+type BlockSettings struct {
+	HeartbeatInterval  time.Duration // dfs.heartbeat.interval
+	RecheckInterval    time.Duration // dfs.namenode.heartbeat.recheck-interval
+	StaleInterval      time.Duration // dfs.namenode.stale.datanode.interval
+	RedundancyInterval time.Duration // dfs.namenode.redundancy.interval.seconds
+	MaxStreams         int           // dfs.namenode.replication.max-streams
+	InvalidateLimit    int           // dfs.block.invalidate.limit
+	PendingTimeout     time.Duration // dfs.namenode.reconstruction.pending.timeout-sec
+	SafeModeThreshold  float64       // dfs.namenode.safemode.threshold-pct
+	SafeModeExtension  time.Duration // dfs.namenode.safemode.extension
+	SafeModeMinNodes   int           // dfs.namenode.safemode.min.datanodes
+	Policy             string        // dfs.block.replicator.classname's short name: seeds | hadoop
+	Mapper             rack.MapperConfig
+}
+
+// BlockSettingsFromConf reads the block manager's settings.
+func BlockSettingsFromConf(c *conf.Config) BlockSettings {
+	get := func(k string, def time.Duration) time.Duration {
+		if _, ok := c.Get(k); !ok {
+			return def
+		}
+		return c.Duration(k)
+	}
+	intOr := func(k string, def int) int {
+		if _, ok := c.Get(k); !ok {
+			return def
+		}
+		return int(c.Int(k))
+	}
+	// Our default is the seeds' policy; Hadoop's default class name, when
+	// an operator writes it out, means Hadoop's own policy.
+	policy := "seeds"
+	if v, ok := c.Get("dfs.block.replicator.classname"); ok && v != "" && c.Source("dfs.block.replicator.classname") != conf.SourceDefault {
+		policy = v
+		if v == "org.apache.hadoop.hdfs.server.blockmanagement.BlockPlacementPolicyDefault" {
+			policy = "hadoop"
+		}
+	}
+	return BlockSettings{
+		HeartbeatInterval:  get("dfs.heartbeat.interval", 3*time.Second),
+		RecheckInterval:    get("dfs.namenode.heartbeat.recheck-interval", 5*time.Minute),
+		StaleInterval:      get("dfs.namenode.stale.datanode.interval", 30*time.Second),
+		RedundancyInterval: get("dfs.namenode.redundancy.interval.seconds", 3*time.Second),
+		MaxStreams:         intOr("dfs.namenode.replication.max-streams", 2),
+		InvalidateLimit:    intOr("dfs.block.invalidate.limit", 1000),
+		PendingTimeout:     get("dfs.namenode.reconstruction.pending.timeout-sec", 5*time.Minute),
+		SafeModeThreshold:  c.Float("dfs.namenode.safemode.threshold-pct"),
+		SafeModeExtension:  get("dfs.namenode.safemode.extension", 30*time.Second),
+		SafeModeMinNodes:   intOr("dfs.namenode.safemode.min.datanodes", 0),
+		Policy:             policy,
+		Mapper: rack.MapperConfig{Script: c.String("net.topology.script.file.name"),
+			ScriptArgs: intOr("net.topology.script.number.args", 100),
+			Table:      c.String("net.topology.table.file.name")},
+	}
+}
+
+// deadInterval is Hadoop's heartbeat expiry: 2 × recheck + 10 × heartbeat.
+func (s BlockSettings) deadInterval() time.Duration {
+	return 2*s.RecheckInterval + 10*s.HeartbeatInterval
+}
+
+// replicaLoc is one replica of a block: the node and storage holding it.
+type replicaLoc struct {
+	dn      *datanode
+	storage string
+	corrupt bool
+}
+
+// pendingRepl is a re-replication sent to DataNodes and not yet confirmed.
+type pendingRepl struct {
+	targets []*datanode
+	expires time.Time
+}
+
+// BlockManager knows where replicas live and keeps every block at its
+// replication: DataNode registry and liveness, the blocks map, placement,
+// re-replication and invalidation commands, corrupt replicas, and the
+// start-up safe-mode threshold. It is plain state behind one mutex; the
+// DatanodeProtocol handlers and the namespace (through BlockSite) call in.
+// Lock order: Namespace.mu before BlockManager.mu.
+type BlockManager struct {
+	mu     sync.Mutex
+	set    BlockSettings
+	log    logrus.FieldLogger
+	ns     *Namespace
+	now    func() time.Time
+	topo   *rack.Topology
+	policy rack.Policy
+	mapper rack.Mapper
+
+	nodes  map[string]*datanode // by uuid
+	byAddr map[string]*datanode // by transfer address
+	locs   map[uint64][]replicaLoc
+	// expected holds the pipeline targets of blocks being written.
+	expected map[uint64][]*datanode
+	dirty    map[uint64]struct{} // blocks whose replication must be checked
+	pending  map[uint64]*pendingRepl
+	minRepl  int
+	// changed is closed (and replaced) whenever a replica is added, to wake
+	// complete/addBlock calls waiting for the minimum replication.
+	changed chan struct{}
+
+	safe safeModeTracker
+
+	// Racks of clients that are not DataNodes, resolved in the background
+	// so no topology script ever runs under a lock.
+	crMu        sync.Mutex
+	clientRacks map[string]string
+}
+
+// clientRack is the rack of an outside client, "" until it is known.
+func (bm *BlockManager) clientRack(ip string) string {
+	if ip == "" {
+		return ""
+	}
+	bm.crMu.Lock()
+	defer bm.crMu.Unlock()
+	r, ok := bm.clientRacks[ip]
+	if !ok {
+		bm.clientRacks[ip] = "" // resolving
+		go func() {
+			rk := bm.mapper.Resolve([]string{ip})
+			bm.crMu.Lock()
+			if len(rk) == 1 && rk[0] != rack.DefaultRack {
+				bm.clientRacks[ip] = rk[0]
+			} else {
+				delete(bm.clientRacks, ip) // try again later
+			}
+			bm.crMu.Unlock()
+		}()
+	}
+	return r
+}
+
+// WaitMinReplicated waits until every block has min good replicas, or
+// timeout. The Go client does not retry a complete that answers false, so
+// the NameNode waits a little for the DataNodes' reports instead.
+func (bm *BlockManager) WaitMinReplicated(ids []uint64, min int, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		bm.mu.Lock()
+		ok := true
+		for _, id := range ids {
+			if bm.liveReplicas(id) < min {
+				ok = false
+				break
+			}
+		}
+		ch := bm.changed
+		bm.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+// NewBlockManager builds the block manager for ns and connects it as the
+// namespace's BlockSite.
+func NewBlockManager(ns *Namespace, set BlockSettings, log logrus.FieldLogger) (*BlockManager, error) {
+	pol, err := rack.NewPolicy(set.Policy)
+	if err != nil {
+		return nil, err
+	}
+	set.Mapper.Logger = log
+	m, err := rack.NewMapper(set.Mapper)
+	if err != nil {
+		return nil, err
+	}
+	if set.MaxStreams <= 0 {
+		set.MaxStreams = 2
+	}
+	if set.InvalidateLimit <= 0 {
+		set.InvalidateLimit = 1000
+	}
+	bm := &BlockManager{set: set, log: log, ns: ns, now: time.Now, topo: rack.NewTopology(), policy: pol, mapper: m,
+		nodes: map[string]*datanode{}, byAddr: map[string]*datanode{}, locs: map[uint64][]replicaLoc{},
+		expected: map[uint64][]*datanode{}, dirty: map[uint64]struct{}{}, pending: map[uint64]*pendingRepl{},
+		minRepl: ns.set.MinReplication, changed: make(chan struct{}), clientRacks: map[string]string{}}
+	bm.safe.init(set)
+	ns.SetBlockSite(bm)
+	return bm, nil
+}
+
+// --- BlockSite: called by the namespace under its lock ---
+
+// ChooseTargets picks a pipeline for a new block.
+func (bm *BlockManager) ChooseTargets(src string, n int, clientMachine string, exclude []string, blockSize int64) []DatanodeRef {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	req := rack.Request{Replicas: n, TotalReplicas: n, BlockSize: blockSize, Exclude: map[string]bool{}}
+	for _, a := range exclude {
+		req.Exclude[a] = true
+		if d := bm.byAddr[a]; d != nil {
+			req.Exclude[d.uuid()] = true
+		}
+	}
+	for _, d := range bm.nodes {
+		if d.dead || d.id.GetIp() != clientMachine {
+			continue
+		}
+		req.Writer = d.node
+		break
+	}
+	if req.Writer == nil {
+		req.WriterRack = bm.clientRack(clientMachine)
+	}
+	bm.refreshNodeStats()
+	chosen := bm.policy.ChooseTargets(bm.topo, req)
+	out := make([]DatanodeRef, 0, len(chosen))
+	for _, rn := range chosen {
+		if d := bm.nodes[rn.ID]; d != nil {
+			out = append(out, d.ref(d.bestStorage(dnpb.StorageType_DISK)))
+		}
+	}
+	return out
+}
+
+// refreshNodeStats copies heartbeat figures into the topology's nodes.
+func (bm *BlockManager) refreshNodeStats() {
+	stale := bm.now().Add(-bm.set.StaleInterval)
+	for _, d := range bm.nodes {
+		_, _, r, _ := d.totals()
+		d.node.Remaining = r
+		d.node.Load = d.xceivers
+		d.node.Stale = d.lastHeartbeat.Before(stale)
+		d.node.Decommissioning = d.decommission
+	}
+}
+
+// Locations lists a block's good replicas on live nodes, nearest to the
+// client first; corrupt ones only when nothing else is left.
+func (bm *BlockManager) Locations(b *BlockInfo, clientMachine string) []DatanodeRef {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	var good, bad []*datanode
+	storages := map[*datanode]string{}
+	for _, l := range bm.locs[b.ID] {
+		if l.dn.dead {
+			continue
+		}
+		storages[l.dn] = l.storage
+		if l.corrupt {
+			bad = append(bad, l.dn)
+		} else {
+			good = append(good, l.dn)
+		}
+	}
+	if len(good) == 0 && b.State == BlockUnderConstruction {
+		// A block being written: the pipeline as chosen.
+		for _, d := range bm.expected[b.ID] {
+			if !d.dead {
+				good = append(good, d)
+				storages[d] = d.bestStorage(0)
+			}
+		}
+	}
+	list := good
+	if len(list) == 0 {
+		list = bad
+	}
+	nodes := make([]*rack.Node, len(list))
+	for i, d := range list {
+		nodes[i] = d.node
+	}
+	var reader *rack.Node
+	readerRack := ""
+	for _, d := range bm.nodes {
+		if !d.dead && d.id.GetIp() == clientMachine {
+			reader = d.node
+			break
+		}
+	}
+	if reader == nil {
+		readerRack = bm.clientRack(clientMachine)
+	}
+	bm.topo.SortByDistance(reader, readerRack, nodes)
+	out := make([]DatanodeRef, 0, len(nodes))
+	for _, n := range nodes {
+		d := bm.nodes[n.ID]
+		r := d.ref(storages[d])
+		r.Corrupt = len(good) == 0
+		out = append(out, r)
+	}
+	return out
+}
+
+// LiveDatanodes counts DataNodes that heartbeat.
+func (bm *BlockManager) LiveDatanodes() int {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	n := 0
+	for _, d := range bm.nodes {
+		if !d.dead {
+			n++
+		}
+	}
+	return n
+}
+
+// liveReplicas counts good replicas on live nodes.
+func (bm *BlockManager) liveReplicas(id uint64) int {
+	n := 0
+	for _, l := range bm.locs[id] {
+		if !l.dn.dead && !l.corrupt && !l.dn.decommission {
+			n++
+		}
+	}
+	return n
+}
+
+// MinReplicated holds when a block has min good replicas of its length.
+func (bm *BlockManager) MinReplicated(b *BlockInfo, min int) bool {
+	if min <= 0 {
+		return true
+	}
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	return bm.liveReplicas(b.ID) >= min
+}
+
+// PipelineUpdated records the nodes a block is being written to.
+func (bm *BlockManager) PipelineUpdated(b *BlockInfo, nodes []DatanodeRef) {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	var ds []*datanode
+	for _, r := range nodes {
+		if d := bm.nodes[r.UUID]; d != nil {
+			ds = append(ds, d)
+		} else if d := bm.byAddr[r.Addr()]; d != nil {
+			ds = append(ds, d)
+		}
+	}
+	bm.expected[b.ID] = ds
+	// Replicas with an older generation stamp are no longer valid: the
+	// next block report or receipt re-adds the good ones.
+	bm.dirty[b.ID] = struct{}{}
+}
+
+// BlockRemoved forgets a block and tells its holders to delete it.
+func (bm *BlockManager) BlockRemoved(id uint64) {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	for _, l := range bm.locs[id] {
+		delete(l.dn.blocks, id)
+		if !l.dn.dead {
+			l.dn.invalidates = append(l.dn.invalidates, &dnpb.Block{Id: id})
+		}
+	}
+	for _, d := range bm.expected[id] {
+		if !d.dead && !hasLoc(bm.locs[id], d) {
+			d.invalidates = append(d.invalidates, &dnpb.Block{Id: id})
+		}
+	}
+	delete(bm.locs, id)
+	delete(bm.expected, id)
+	delete(bm.dirty, id)
+	delete(bm.pending, id)
+}
+
+func hasLoc(ls []replicaLoc, d *datanode) bool {
+	for _, l := range ls {
+		if l.dn == d {
+			return true
+		}
+	}
+	return false
+}
+
+// --- reports ---
+
+// Report lists every DataNode (live and dead) for dfsadmin -report.
+func (bm *BlockManager) Report() []DatanodeInfo {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	out := make([]DatanodeInfo, 0, len(bm.nodes))
+	for _, d := range bm.nodes {
+		_, _, _, nonDfs := d.totals()
+		out = append(out, DatanodeInfo{DatanodeRef: d.ref(""), NonDfsUsed: nonDfs, Xceivers: d.xceivers,
+			Blocks: len(d.blocks), Dead: d.dead, Decommission: d.decommission, FailedVolumes: d.failedVolumes})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr() < out[j].Addr() })
+	return out
+}
+
+// Totals sums capacity over live nodes, for getFsStats.
+func (bm *BlockManager) Totals() (capacity, used, remaining uint64) {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	for _, d := range bm.nodes {
+		if d.dead {
+			continue
+		}
+		c, u, r, _ := d.totals()
+		capacity += c
+		used += u
+		remaining += r
+	}
+	return
+}
+
+func shuffle[T any](s []T) {
+	rand.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+}

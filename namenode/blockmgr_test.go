@@ -1,0 +1,244 @@
+package namenode
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/avatarfs/avatarfs/internal/wire/dnpb"
+	"github.com/avatarfs/avatarfs/rack"
+)
+
+// bmFixture is a namespace with a block manager and fake DataNodes that
+// register, heartbeat and report through the same calls the RPC layer makes.
+type bmFixture struct {
+	t   *testing.T
+	ns  *Namespace
+	bm  *BlockManager
+	now time.Time
+	ids []*dnpb.DatanodeID
+}
+
+func newBMFixture(t *testing.T, racks map[string]string) *bmFixture {
+	t.Helper()
+	ns, _ := newTestNS(t)
+	table := filepath.Join(t.TempDir(), "topology.table")
+	var lines string
+	for ip, r := range racks {
+		lines += ip + " " + r + "\n"
+	}
+	os.WriteFile(table, []byte(lines), 0o644)
+	set := BlockSettings{HeartbeatInterval: time.Second, RecheckInterval: time.Second, StaleInterval: 3 * time.Second,
+		RedundancyInterval: time.Second, MaxStreams: 2, InvalidateLimit: 1000, PendingTimeout: time.Minute,
+		SafeModeThreshold: 0.999, Policy: "seeds", Mapper: rack.MapperConfig{Table: table}}
+	bm, err := NewBlockManager(ns, set, ns.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &bmFixture{t: t, ns: ns, bm: bm, now: time.Now()}
+	bm.now = func() time.Time { return f.now }
+	for ip := range racks {
+		id := &dnpb.DatanodeID{Uuid: "uuid-" + ip, Ip: ip, HostName: ip, XferPort: 9866}
+		_, err := bm.Register(&dnpb.RegisterRequest{Id: id, Storages: []*dnpb.Storage{{StorageId: "DS-" + ip, Type: dnpb.StorageType_DISK,
+			Capacity: 1 << 40, Remaining: 1 << 39}}}, StorageInfo{ClusterID: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ids = append(f.ids, id)
+	}
+	bm.StartSafeMode()
+	return f
+}
+
+func (f *bmFixture) id(addr string) *dnpb.DatanodeID {
+	for _, id := range f.ids {
+		if fmt.Sprintf("%s:%d", id.Ip, id.XferPort) == addr || id.Uuid == addr {
+			return id
+		}
+	}
+	f.t.Fatalf("no DataNode %s", addr)
+	return nil
+}
+
+func (f *bmFixture) received(addr string, b BlockInfo) {
+	err := f.bm.BlockReceivedAndDeleted(&dnpb.BlockReceivedAndDeletedRequest{Id: f.id(addr), Blocks: []*dnpb.ReceivedDeleted{{
+		Block: &dnpb.Block{Id: b.ID, GenStamp: b.GenStamp, NumBytes: b.NumBytes}, Status: dnpb.ReceivedDeleted_RECEIVED, StorageId: "DS-" + f.id(addr).Ip}}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *bmFixture) heartbeat(ip string) *dnpb.HeartbeatResponse {
+	resp, err := f.bm.Heartbeat(&dnpb.HeartbeatRequest{Id: f.id("uuid-" + ip)}, f.ns.InSafeMode())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return resp
+}
+
+// writeFile creates a one-block file through the namespace, as a client's
+// create/addBlock/complete would, with every pipeline node reporting.
+func (f *bmFixture) writeFile(path string, size uint64) BlockInfo {
+	f.t.Helper()
+	c := &Caller{User: "hdfs", Machine: "10.0.0.1"}
+	st, err := f.ns.Create(c, CreateArgs{Src: path, Mode: 0o644, ClientName: "w", Flags: CreateFlagCreate, CreateParent: true, Replication: 3, BlockSize: 1 << 20})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	lb, err := f.ns.AddBlock(c, AddBlockArgs{Src: path, FileID: st.FileID, ClientName: "w"})
+	if err != nil {
+		f.t.Fatalf("addBlock: %v", err)
+	}
+	b := lb.Block
+	b.NumBytes = size
+	for _, r := range lb.Replicas {
+		f.received(r.Addr(), b)
+	}
+	if ok, err := f.ns.Complete(c, path, st.FileID, "w", &b); !ok || err != nil {
+		f.t.Fatalf("complete: %v %v", ok, err)
+	}
+	return b
+}
+
+func racksOf(f *bmFixture, refs []DatanodeRef) map[string]int {
+	out := map[string]int{}
+	for _, r := range refs {
+		out[r.Rack]++
+	}
+	return out
+}
+
+func TestPlacementAndReplicationAfterDeath(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.1.2": "/r1", "10.0.2.1": "/r2", "10.0.2.2": "/r2"})
+	b := f.writeFile("/a", 1000)
+	locs := f.bm.Locations(f.ns.blocks[b.ID], "")
+	if len(locs) != 3 || len(racksOf(f, locs)) != 2 {
+		t.Fatalf("replicas %v: want 3 on 2 racks", locs)
+	}
+	// One holder stops heartbeating: it is declared dead after
+	// 2 × recheck + 10 × heartbeat and the block is copied elsewhere.
+	dead := locs[0]
+	f.now = f.now.Add(5 * time.Second)
+	for _, id := range f.ids {
+		if id.Uuid != dead.UUID {
+			f.heartbeat(id.Ip)
+		}
+	}
+	f.now = f.now.Add(8 * time.Second)
+	for _, id := range f.ids {
+		if id.Uuid != dead.UUID {
+			f.heartbeat(id.Ip)
+		}
+	}
+	f.bm.checkHeartbeats()
+	if n := f.bm.LiveDatanodes(); n != 3 {
+		t.Fatalf("live after expiry: %d", n)
+	}
+	f.bm.ReplicationPass()
+	var cmd *dnpb.Command
+	var src string
+	for _, id := range f.ids {
+		if id.Uuid == dead.UUID {
+			continue
+		}
+		for _, c := range f.heartbeat(id.Ip).Commands {
+			if c.Kind == dnpb.Command_TRANSFER {
+				cmd, src = c, id.Ip
+			}
+		}
+	}
+	if cmd == nil {
+		t.Fatal("no TRANSFER command after a replica holder died")
+	}
+	target := cmd.Targets[0].Targets[0].Id
+	if target.Uuid == dead.UUID {
+		t.Fatal("re-replication targets the dead node")
+	}
+	f.received(fmt.Sprintf("%s:%d", target.Ip, target.XferPort), b)
+	if got := f.bm.Locations(f.ns.blocks[b.ID], ""); len(got) != 3 {
+		t.Fatalf("after the copy from %s: %d replicas", src, len(got))
+	}
+}
+
+func TestExcessAndCorruptReplicas(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.1.2": "/r1", "10.0.2.1": "/r2", "10.0.2.2": "/r2"})
+	b := f.writeFile("/x", 10)
+	// A fourth replica appears (e.g. a node came back): one is deleted.
+	var extra string
+	have := map[string]bool{}
+	for _, l := range f.bm.Locations(f.ns.blocks[b.ID], "") {
+		have[l.UUID] = true
+	}
+	for _, id := range f.ids {
+		if !have[id.Uuid] {
+			extra = id.Ip
+		}
+	}
+	f.received(extra+":9866", b)
+	f.bm.ReplicationPass()
+	if n := len(f.bm.Locations(f.ns.blocks[b.ID], "")); n != 3 {
+		t.Fatalf("over-replicated block kept %d replicas", n)
+	}
+	invalidated := 0
+	for _, id := range f.ids {
+		for _, c := range f.heartbeat(id.Ip).Commands {
+			if c.Kind == dnpb.Command_INVALIDATE {
+				invalidated += len(c.Blocks)
+			}
+		}
+	}
+	if invalidated != 1 {
+		t.Fatalf("%d invalidations for one excess replica", invalidated)
+	}
+	// A corrupt replica: not handed to readers, replaced, then deleted.
+	locs := f.bm.Locations(f.ns.blocks[b.ID], "")
+	bad := locs[0]
+	f.bm.MarkCorrupt(b.ID, bad.UUID)
+	for _, l := range f.bm.Locations(f.ns.blocks[b.ID], "") {
+		if l.UUID == bad.UUID {
+			t.Fatal("a corrupt replica is offered to readers")
+		}
+	}
+	f.bm.ReplicationPass()
+	transfers := 0
+	for _, id := range f.ids {
+		for _, c := range f.heartbeat(id.Ip).Commands {
+			if c.Kind == dnpb.Command_TRANSFER {
+				transfers++
+				tg := c.Targets[0].Targets[0].Id
+				f.received(fmt.Sprintf("%s:%d", tg.Ip, tg.XferPort), b)
+			}
+		}
+	}
+	if transfers != 1 {
+		t.Fatalf("%d transfers to replace one corrupt replica", transfers)
+	}
+	f.bm.ReplicationPass()
+	if h := f.bm.Health(); h.Corrupt != 0 || h.UnderReplicated != 0 {
+		t.Fatalf("health after repair: %+v", h)
+	}
+}
+
+func TestStartupSafeModeWaitsForReports(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.2.1": "/r2"})
+	b := f.writeFile("/s", 10)
+	f.bm.StartSafeMode()
+	if !f.ns.InSafeMode() {
+		t.Fatal("not in start-up safe mode with an unreported block")
+	}
+	// Forget the replicas, as after a restart, then report one.
+	f.bm.mu.Lock()
+	delete(f.bm.locs, b.ID)
+	f.bm.mu.Unlock()
+	f.bm.StartSafeMode()
+	if err := f.ns.Mkdirs(root, "/blocked", 0o755, true); classOf(err) != ExSafeMode {
+		t.Fatalf("write in start-up safe mode: %v", err)
+	}
+	f.received("10.0.1.1:9866", b)
+	f.bm.checkSafeMode()
+	if f.ns.InSafeMode() {
+		t.Fatal("still in safe mode after every block reported")
+	}
+}

@@ -1,0 +1,314 @@
+package namenode
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/avatarfs/avatarfs/internal/wire/dnpb"
+	"github.com/avatarfs/avatarfs/rack"
+	"github.com/sirupsen/logrus"
+)
+
+// Run drives the block manager's periodic work until stop closes:
+// dead-node detection, re-replication and excess/corrupt deletion, and the
+// start-up safe-mode exit.
+func (bm *BlockManager) Run(stop <-chan struct{}) {
+	tick := bm.set.HeartbeatInterval
+	if bm.set.RedundancyInterval > 0 && bm.set.RedundancyInterval < tick {
+		tick = bm.set.RedundancyInterval
+	}
+	if tick <= 0 {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastRepl := time.Time{}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		bm.checkHeartbeats()
+		bm.checkSafeMode()
+		if time.Since(lastRepl) >= bm.set.RedundancyInterval {
+			bm.ReplicationPass()
+			lastRepl = time.Now()
+		}
+	}
+}
+
+// checkHeartbeats declares DataNodes dead after Hadoop's expiry interval.
+func (bm *BlockManager) checkHeartbeats() {
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	cutoff := bm.now().Add(-bm.set.deadInterval())
+	for _, d := range bm.nodes {
+		if !d.dead && d.lastHeartbeat.Before(cutoff) {
+			bm.removeNodeLocked(d, fmt.Sprintf("no heartbeat for %s", bm.now().Sub(d.lastHeartbeat).Round(time.Second)))
+		}
+	}
+}
+
+// replPriority orders blocks as Hadoop's LowRedundancyBlocks queues do:
+// 0 highest (one replica left), 1 very under-replicated, 2 under-replicated,
+// 3 badly distributed, 4 only corrupt replicas.
+func replPriority(live, expected, corrupt int) int {
+	switch {
+	case live == 0 && corrupt > 0:
+		return 4
+	case live == 1 && expected > 1:
+		return 0
+	case live*3 < expected:
+		return 1
+	case live < expected:
+		return 2
+	}
+	return 3
+}
+
+type replWork struct {
+	id       uint64
+	b        *BlockInfo
+	good     []*datanode
+	corrupt  []replicaLoc
+	expected int
+	prio     int
+}
+
+// ReplicationPass looks at every block whose replication may be off and
+// schedules copies, deletions of excess replicas, and deletion of corrupt
+// replicas once enough good ones exist. It is exported for tests and for
+// dfsadmin-driven checks; the monitor runs it every
+// dfs.namenode.redundancy.interval.seconds.
+func (bm *BlockManager) ReplicationPass() {
+	bm.ns.mu.RLock()
+	defer bm.ns.mu.RUnlock()
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	if bm.ns.safe.on() {
+		return
+	}
+	now := bm.now()
+	for id, p := range bm.pending {
+		if now.After(p.expires) {
+			delete(bm.pending, id)
+			bm.dirty[id] = struct{}{}
+		}
+	}
+	var work []replWork
+	for id := range bm.dirty {
+		b := bm.ns.blocks[id]
+		if b == nil {
+			delete(bm.dirty, id)
+			continue
+		}
+		if b.State != BlockComplete {
+			continue // not yet: checked again when the file closes
+		}
+		w := replWork{id: id, b: b, expected: int(b.inode.replication)}
+		for _, l := range bm.locs[id] {
+			switch {
+			case l.dn.dead:
+			case l.corrupt:
+				w.corrupt = append(w.corrupt, l)
+			case l.dn.decommission:
+			default:
+				w.good = append(w.good, l.dn)
+			}
+		}
+		w.prio = replPriority(len(w.good), w.expected, len(w.corrupt))
+		work = append(work, w)
+	}
+	sort.Slice(work, func(i, j int) bool { return work[i].prio < work[j].prio })
+	bm.refreshNodeStats()
+	for _, w := range work {
+		if bm.handleBlock(w) {
+			delete(bm.dirty, w.id)
+		}
+	}
+}
+
+// handleBlock acts on one block; it reports whether the block is settled.
+func (bm *BlockManager) handleBlock(w replWork) bool {
+	live := len(w.good)
+	if live > 0 && len(w.corrupt) > 0 && live >= w.expected {
+		for _, l := range w.corrupt {
+			bm.invalidate(l.dn, w.b)
+		}
+	}
+	if live == 0 {
+		return true // missing: nothing to copy from; a report re-dirties it
+	}
+	pend := 0
+	if p := bm.pending[w.id]; p != nil {
+		pend = len(p.targets)
+	}
+	if live > w.expected {
+		nodes := make([]*rack.Node, len(w.good))
+		for i, d := range w.good {
+			nodes[i] = d.node
+		}
+		for _, n := range bm.policy.ChooseExcess(bm.topo, nodes, w.expected) {
+			if d := bm.nodes[n.ID]; d != nil {
+				bm.invalidate(d, w.b)
+			}
+		}
+		return true
+	}
+	need := w.expected - live - pend
+	if need <= 0 {
+		return pend == 0
+	}
+	src := bm.chooseSource(w.good)
+	if src == nil {
+		return false
+	}
+	req := rack.Request{Replicas: need, TotalReplicas: w.expected, BlockSize: int64(w.b.NumBytes), Exclude: map[string]bool{}}
+	for _, d := range w.good {
+		req.Chosen = append(req.Chosen, d.node)
+	}
+	if p := bm.pending[w.id]; p != nil {
+		for _, d := range p.targets {
+			req.Exclude[d.uuid()] = true
+		}
+	}
+	for _, l := range w.corrupt {
+		req.Exclude[l.dn.uuid()] = true
+	}
+	targets := bm.policy.ChooseTargets(bm.topo, req)
+	if len(targets) == 0 {
+		return false
+	}
+	tl := &dnpb.TargetList{}
+	p := bm.pending[w.id]
+	if p == nil {
+		p = &pendingRepl{}
+		bm.pending[w.id] = p
+	}
+	p.expires = bm.now().Add(bm.set.PendingTimeout)
+	for _, n := range targets {
+		d := bm.nodes[n.ID]
+		if d == nil {
+			continue
+		}
+		sid := d.bestStorage(dnpb.StorageType_DISK)
+		tl.Targets = append(tl.Targets, &dnpb.Target{Id: d.id, StorageId: sid, StorageType: dnpb.StorageType_DISK})
+		p.targets = append(p.targets, d)
+	}
+	src.transfers = append(src.transfers, &dnpb.Command{Kind: dnpb.Command_TRANSFER,
+		Blocks:      []*dnpb.Block{{Id: w.b.ID, GenStamp: w.b.GenStamp, NumBytes: w.b.NumBytes}},
+		Targets:     []*dnpb.TargetList{tl},
+		BlockPoolId: ""})
+	bm.log.WithFields(logrus.Fields{"block": w.b.ID, "from": src.xferAddr(), "targets": len(tl.Targets), "live": live, "expected": w.expected}).Info("scheduling re-replication")
+	return false
+}
+
+// chooseSource picks the replica holder with the fewest queued transfers,
+// under dfs.namenode.replication.max-streams.
+func (bm *BlockManager) chooseSource(good []*datanode) *datanode {
+	var best *datanode
+	for _, d := range good {
+		if len(d.transfers) >= 2*bm.set.MaxStreams {
+			continue
+		}
+		if best == nil || len(d.transfers) < len(best.transfers) {
+			best = d
+		}
+	}
+	return best
+}
+
+// invalidate tells d to delete its replica of b and forgets it now.
+func (bm *BlockManager) invalidate(d *datanode, b *BlockInfo) {
+	d.invalidates = append(d.invalidates, &dnpb.Block{Id: b.ID, GenStamp: b.GenStamp, NumBytes: b.NumBytes})
+	ls := bm.locs[b.ID]
+	for i := range ls {
+		if ls[i].dn == d {
+			bm.locs[b.ID] = append(ls[:i:i], ls[i+1:]...)
+			break
+		}
+	}
+	delete(d.blocks, b.ID)
+}
+
+// BlockHealth counts blocks by state, for getFsStats, fsck and reports.
+type BlockHealth struct {
+	Total, UnderReplicated, OverReplicated, MisReplicated, Corrupt, Missing int
+}
+
+// Health scans every block (under both locks).
+func (bm *BlockManager) Health() BlockHealth {
+	bm.ns.mu.RLock()
+	defer bm.ns.mu.RUnlock()
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	var h BlockHealth
+	for id, b := range bm.ns.blocks {
+		if b.State != BlockComplete {
+			continue
+		}
+		h.Total++
+		live, corrupt := 0, 0
+		var nodes []*rack.Node
+		for _, l := range bm.locs[id] {
+			if l.dn.dead {
+				continue
+			}
+			if l.corrupt {
+				corrupt++
+			} else {
+				live++
+				nodes = append(nodes, l.dn.node)
+			}
+		}
+		exp := int(b.inode.replication)
+		switch {
+		case live == 0 && corrupt > 0:
+			h.Corrupt++
+		case live == 0:
+			h.Missing++
+		case live < exp:
+			h.UnderReplicated++
+		case live > exp:
+			h.OverReplicated++
+		}
+		if live > 0 && bm.policy.IsMisplaced(bm.topo, nodes, exp) {
+			h.MisReplicated++
+		}
+	}
+	return h
+}
+
+// RefreshNodes re-resolves every DataNode's rack (dfsadmin -refreshNodes):
+// the mapping's cache is dropped and the topology rebuilt.
+func (bm *BlockManager) RefreshNodes() {
+	bm.mapper.Refresh()
+	bm.mu.Lock()
+	var ips []string
+	var nodes []*datanode
+	for _, d := range bm.nodes {
+		if !d.dead {
+			ips = append(ips, d.id.GetIp())
+			nodes = append(nodes, d)
+		}
+	}
+	bm.mu.Unlock()
+	racks := bm.mapper.Resolve(ips)
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	for i, d := range nodes {
+		if d.dead || i >= len(racks) || d.node.Rack == racks[i] {
+			continue
+		}
+		n := *d.node
+		n.Rack = racks[i]
+		d.node = &n
+		bm.topo.Add(d.node)
+		for id := range d.blocks {
+			bm.dirty[id] = struct{}{}
+		}
+		bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "rack": racks[i]}).Info("DataNode moved rack")
+	}
+}
