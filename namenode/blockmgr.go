@@ -26,6 +26,8 @@ type BlockSettings struct {
 	SafeModeMinNodes   int           // dfs.namenode.safemode.min.datanodes
 	Policy             string        // dfs.block.replicator.classname's short name: seeds | hadoop
 	Mapper             rack.MapperConfig
+	HostsInclude       string // dfs.hosts
+	HostsExclude       string // dfs.hosts.exclude
 }
 
 // BlockSettingsFromConf reads the block manager's settings.
@@ -66,6 +68,8 @@ func BlockSettingsFromConf(c *conf.Config) BlockSettings {
 		Mapper: rack.MapperConfig{Script: c.String("net.topology.script.file.name"),
 			ScriptArgs: intOr("net.topology.script.number.args", 100),
 			Table:      c.String("net.topology.table.file.name")},
+		HostsInclude: c.String("dfs.hosts"),
+		HostsExclude: c.String("dfs.hosts.exclude"),
 	}
 }
 
@@ -115,7 +119,8 @@ type BlockManager struct {
 	// complete/addBlock calls waiting for the minimum replication.
 	changed chan struct{}
 
-	safe safeModeTracker
+	safe  safeModeTracker
+	hosts hostLists
 
 	// Racks of clients that are not DataNodes, resolved in the background
 	// so no topology script ever runs under a lock.
@@ -198,6 +203,9 @@ func NewBlockManager(ns *Namespace, set BlockSettings, log logrus.FieldLogger) (
 		expected: map[uint64][]*datanode{}, dirty: map[uint64]struct{}{}, pending: map[uint64]*pendingRepl{},
 		minRepl: ns.set.MinReplication, changed: make(chan struct{}), clientRacks: map[string]string{}}
 	bm.safe.init(set)
+	if err := bm.loadHostLists(); err != nil {
+		return nil, err
+	}
 	ns.SetBlockSite(bm)
 	return bm, nil
 }
@@ -205,7 +213,10 @@ func NewBlockManager(ns *Namespace, set BlockSettings, log logrus.FieldLogger) (
 // --- BlockSite: called by the namespace under its lock ---
 
 // ChooseTargets picks a pipeline for a new block.
-func (bm *BlockManager) ChooseTargets(src string, n int, clientMachine string, exclude []string, blockSize int64) []DatanodeRef {
+// Favored nodes (transfer addresses or host names, HBase's hint) that are
+// live, have room and fit the rack rules come first; the policy fills the
+// rest.
+func (bm *BlockManager) ChooseTargets(src string, n int, clientMachine string, exclude, favored []string, blockSize int64) []DatanodeRef {
 	bm.mu.Lock()
 	defer bm.mu.Unlock()
 	req := rack.Request{Replicas: n, TotalReplicas: n, BlockSize: blockSize, Exclude: map[string]bool{}}
@@ -226,7 +237,31 @@ func (bm *BlockManager) ChooseTargets(src string, n int, clientMachine string, e
 		req.WriterRack = bm.clientRack(clientMachine)
 	}
 	bm.refreshNodeStats()
-	chosen := bm.policy.ChooseTargets(bm.topo, req)
+	var fav []*rack.Node
+	for _, f := range favored {
+		d := bm.byAddr[f]
+		if d == nil {
+			for _, x := range bm.nodes {
+				if x.id.GetHostName() == f || x.id.GetIp() == f {
+					d = x
+					break
+				}
+			}
+		}
+		if d == nil || d.dead || d.decommission || req.Exclude[d.uuid()] || len(fav) >= n || containsNode(fav, d.node) {
+			continue
+		}
+		if _, _, r, _ := d.totals(); uint64(blockSize) > r {
+			continue
+		}
+		if perRack := rack.RackCounts(append(fav, d.node)); perRack[d.node.Rack] > rack.MaxNodesPerRack(n, bm.topo.NumRacks()) {
+			continue
+		}
+		fav = append(fav, d.node)
+	}
+	req.Chosen = fav
+	req.Replicas = n - len(fav)
+	chosen := append(fav, bm.policy.ChooseTargets(bm.topo, req)...)
 	out := make([]DatanodeRef, 0, len(chosen))
 	for _, rn := range chosen {
 		if d := bm.nodes[rn.ID]; d != nil {
@@ -378,6 +413,15 @@ func (bm *BlockManager) BlockRemoved(id uint64) {
 	delete(bm.pending, id)
 }
 
+func containsNode(ns []*rack.Node, d *rack.Node) bool {
+	for _, x := range ns {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
 func hasLoc(ls []replicaLoc, d *datanode) bool {
 	for _, l := range ls {
 		if l.dn == d {
@@ -397,7 +441,8 @@ func (bm *BlockManager) Report() []DatanodeInfo {
 	for _, d := range bm.nodes {
 		_, _, _, nonDfs := d.totals()
 		out = append(out, DatanodeInfo{DatanodeRef: d.ref(""), NonDfsUsed: nonDfs, Xceivers: d.xceivers,
-			Blocks: len(d.blocks), Dead: d.dead, Decommission: d.decommission, FailedVolumes: d.failedVolumes})
+			Blocks: len(d.blocks), Dead: d.dead, Decommission: d.decommission && !d.decommissioned,
+			Decommissioned: d.decommissioned, FailedVolumes: d.failedVolumes})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr() < out[j].Addr() })
 	return out

@@ -242,3 +242,98 @@ func TestStartupSafeModeWaitsForReports(t *testing.T) {
 		t.Fatal("still in safe mode after every block reported")
 	}
 }
+
+func (f *bmFixture) transfers() []*dnpb.Command {
+	var out []*dnpb.Command
+	for _, id := range f.ids {
+		for _, c := range f.heartbeat(id.Ip).Commands {
+			if c.Kind == dnpb.Command_TRANSFER {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func (f *bmFixture) deliver(cmds []*dnpb.Command, b BlockInfo) {
+	for _, c := range cmds {
+		for _, tl := range c.Targets {
+			for _, tg := range tl.Targets {
+				f.received(fmt.Sprintf("%s:%d", tg.Id.Ip, tg.Id.XferPort), b)
+			}
+		}
+	}
+}
+
+func TestDecommissionCopiesBeforeDone(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.1.2": "/r1", "10.0.2.1": "/r2", "10.0.2.2": "/r2"})
+	b := f.writeFile("/d", 100)
+	leaving := f.bm.Locations(f.ns.blocks[b.ID], "")[0]
+	exclude := filepath.Join(t.TempDir(), "exclude")
+	os.WriteFile(exclude, []byte(leaving.IP+"\n"), 0o644)
+	f.bm.set.HostsExclude = exclude
+	if err := f.bm.RefreshNodes(); err != nil {
+		t.Fatal(err)
+	}
+	f.bm.ReplicationPass()
+	cmds := f.transfers()
+	if len(cmds) != 1 {
+		t.Fatalf("%d transfers for a decommissioning holder", len(cmds))
+	}
+	// Reads still reach the leaving node meanwhile.
+	found := false
+	for _, l := range f.bm.Locations(f.ns.blocks[b.ID], "") {
+		found = found || l.UUID == leaving.UUID
+	}
+	if !found {
+		t.Fatal("a decommissioning node no longer serves reads")
+	}
+	f.deliver(cmds, b)
+	f.bm.ReplicationPass()
+	for _, d := range f.bm.Report() {
+		if d.UUID == leaving.UUID && !d.Decommissioned {
+			t.Fatal("not decommissioned after its replicas were copied")
+		}
+	}
+}
+
+func TestMisReplicatedBlockGetsSecondRack(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.1.2": "/r1", "10.0.1.3": "/r1", "10.0.2.1": "/r2"})
+	c := &Caller{User: "hdfs"}
+	st, _ := f.ns.Create(c, CreateArgs{Src: "/m", Mode: 0o644, ClientName: "w", Flags: CreateFlagCreate, Replication: 3, BlockSize: 1 << 20})
+	lb, err := f.ns.AddBlock(c, AddBlockArgs{Src: "/m", FileID: st.FileID, ClientName: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := lb.Block
+	b.NumBytes = 10
+	for _, ip := range []string{"10.0.1.1", "10.0.1.2", "10.0.1.3"} {
+		f.received(ip+":9866", b)
+	}
+	if ok, err := f.ns.Complete(c, "/m", st.FileID, "w", &b); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	f.bm.ReplicationPass()
+	cmds := f.transfers()
+	if len(cmds) != 1 || cmds[0].Targets[0].Targets[0].Id.Ip != "10.0.2.1" {
+		t.Fatalf("mis-replicated block: transfers %v", cmds)
+	}
+	f.deliver(cmds, b)
+	f.bm.ReplicationPass()
+	locs := f.bm.Locations(f.ns.blocks[b.ID], "")
+	if len(locs) != 3 || len(racksOf(f, locs)) != 2 {
+		t.Fatalf("after the fix: %d replicas on %d racks", len(locs), len(racksOf(f, locs)))
+	}
+}
+
+func TestFavoredNodesComeFirst(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.1.2": "/r1", "10.0.2.1": "/r2", "10.0.2.2": "/r2"})
+	got := f.bm.ChooseTargets("/f", 3, "", nil, []string{"10.0.2.2:9866", "10.0.1.2:9866"}, 1)
+	ips := map[string]bool{}
+	for _, g := range got {
+		ips[g.IP] = true
+	}
+	if len(got) != 3 || !ips["10.0.2.2"] || !ips["10.0.1.2"] || len(racksOf(f, got)) != 2 {
+		t.Fatalf("favored nodes not honoured: %v", got)
+	}
+}

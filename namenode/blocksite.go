@@ -34,7 +34,8 @@ type BlockSite interface {
 	// ChooseTargets picks n DataNodes for a new replica pipeline of a
 	// block of src, written from clientMachine, avoiding exclude (transfer
 	// addresses).
-	ChooseTargets(src string, n int, clientMachine string, exclude []string, blockSize int64) []DatanodeRef
+	// favored names nodes the client prefers (HBase's favoredNodes).
+	ChooseTargets(src string, n int, clientMachine string, exclude, favored []string, blockSize int64) []DatanodeRef
 	// Locations lists the replicas of a block, nearest to clientMachine first.
 	Locations(b *BlockInfo, clientMachine string) []DatanodeRef
 	// LiveDatanodes counts DataNodes that can take writes.
@@ -59,7 +60,9 @@ type BlockSite interface {
 type NoDatanodes struct{}
 
 // ChooseTargets finds none.
-func (NoDatanodes) ChooseTargets(string, int, string, []string, int64) []DatanodeRef { return nil }
+func (NoDatanodes) ChooseTargets(string, int, string, []string, []string, int64) []DatanodeRef {
+	return nil
+}
 
 // Locations finds none.
 func (NoDatanodes) Locations(*BlockInfo, string) []DatanodeRef { return nil }

@@ -22,15 +22,16 @@ type storageInfo struct {
 
 // datanode is the block manager's record of one registered DataNode.
 type datanode struct {
-	id            *dnpb.DatanodeID
-	node          *rack.Node // its place in the topology
-	storages      map[string]*storageInfo
-	lastHeartbeat time.Time
-	registered    time.Time
-	xceivers      int
-	failedVolumes int
-	dead          bool
-	decommission  bool
+	id             *dnpb.DatanodeID
+	node           *rack.Node // its place in the topology
+	storages       map[string]*storageInfo
+	lastHeartbeat  time.Time
+	registered     time.Time
+	xceivers       int
+	failedVolumes  int
+	dead           bool
+	decommission   bool // decommission in progress (or done, see below)
+	decommissioned bool
 
 	blocks map[uint64]string // block id -> storage id holding the replica
 
@@ -105,10 +106,11 @@ func (d *datanode) bestStorage(want dnpb.StorageType) string {
 // DatanodeInfo is one DataNode as reports (dfsadmin -report, fsck) show it.
 type DatanodeInfo struct {
 	DatanodeRef
-	NonDfsUsed    uint64
-	Xceivers      int
-	Blocks        int
-	Dead          bool
-	Decommission  bool
-	FailedVolumes int
+	NonDfsUsed     uint64
+	Xceivers       int
+	Blocks         int
+	Dead           bool
+	Decommission   bool
+	Decommissioned bool
+	FailedVolumes  int
 }

@@ -39,6 +39,11 @@ func (bm *BlockManager) Register(req *dnpb.RegisterRequest, info StorageInfo) (*
 		bm.nodes[id.GetUuid()] = d
 	}
 	d.id = id
+	if !bm.hosts.allowed(d) {
+		delete(bm.nodes, id.GetUuid())
+		return nil, errorf("org.apache.hadoop.hdfs.server.protocol.DisallowedDatanodeException",
+			"Datanode denied communication with namenode because the host is not in the include-list: DatanodeRegistration(%s, datanodeUuid=%s)", addr, id.GetUuid())
+	}
 	d.dead = false
 	d.registered = bm.now()
 	d.lastHeartbeat = bm.now()
@@ -50,6 +55,9 @@ func (bm *BlockManager) Register(req *dnpb.RegisterRequest, info StorageInfo) (*
 	}
 	bm.topo.Add(d.node)
 	bm.byAddr[addr] = d
+	if bm.hosts.excluded(d) && !d.decommission {
+		bm.applyHostListsLocked()
+	}
 	bm.log.WithFields(logrus.Fields{"dn": addr, "uuid": id.GetUuid(), "rack": rk, "storages": len(d.storages)}).Info("DataNode registered")
 	return &dnpb.RegisterResponse{Id: id, ClusterId: info.ClusterID, BlockPoolId: info.BlockPoolID,
 		NamespaceId: info.NamespaceID, Epoch: 1}, nil

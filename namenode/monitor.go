@@ -72,6 +72,7 @@ type replWork struct {
 	id       uint64
 	b        *BlockInfo
 	good     []*datanode
+	decomm   []*datanode // replicas on decommissioning nodes: sources, not counted
 	corrupt  []replicaLoc
 	expected int
 	prio     int
@@ -114,6 +115,7 @@ func (bm *BlockManager) ReplicationPass() {
 			case l.corrupt:
 				w.corrupt = append(w.corrupt, l)
 			case l.dn.decommission:
+				w.decomm = append(w.decomm, l.dn)
 			default:
 				w.good = append(w.good, l.dn)
 			}
@@ -128,6 +130,7 @@ func (bm *BlockManager) ReplicationPass() {
 			delete(bm.dirty, w.id)
 		}
 	}
+	bm.checkDecommissionLocked()
 }
 
 // handleBlock acts on one block; it reports whether the block is settled.
@@ -158,16 +161,52 @@ func (bm *BlockManager) handleBlock(w replWork) bool {
 		return true
 	}
 	need := w.expected - live - pend
+	misplaced := false
+	if need <= 0 && pend == 0 && live > 1 {
+		nodes := make([]*rack.Node, len(w.good))
+		for i, d := range w.good {
+			nodes[i] = d.node
+		}
+		// All replicas on one rack while others exist: add one elsewhere;
+		// the excess pass then removes one from the crowded rack.
+		if misplaced = bm.policy.IsMisplaced(bm.topo, nodes, w.expected); misplaced {
+			need = 1
+		}
+	}
 	if need <= 0 {
 		return pend == 0
 	}
-	src := bm.chooseSource(w.good)
+	src := bm.chooseSource(append(append([]*datanode(nil), w.good...), w.decomm...))
 	if src == nil {
 		return false
 	}
 	req := rack.Request{Replicas: need, TotalReplicas: w.expected, BlockSize: int64(w.b.NumBytes), Exclude: map[string]bool{}}
 	for _, d := range w.good {
 		req.Chosen = append(req.Chosen, d.node)
+	}
+	for _, d := range w.decomm {
+		req.Exclude[d.uuid()] = true
+	}
+	if misplaced {
+		req.TotalReplicas = w.expected + 1
+		for _, d := range w.good {
+			req.Exclude[d.uuid()] = true
+		}
+		var other *rack.Node
+		for _, n := range bm.topo.Nodes() {
+			if n.Rack != w.good[0].node.Rack && !req.Exclude[n.ID] && !n.Decommissioning {
+				other = n
+				break
+			}
+		}
+		if other == nil {
+			return true
+		}
+		targets := []*rack.Node{bm.topo.ChooseRandom("~"+w.good[0].node.Rack, req.Exclude)}
+		if targets[0] == nil {
+			return true
+		}
+		return bm.schedule(w, src, targets, live)
 	}
 	if p := bm.pending[w.id]; p != nil {
 		for _, d := range p.targets {
@@ -181,6 +220,11 @@ func (bm *BlockManager) handleBlock(w replWork) bool {
 	if len(targets) == 0 {
 		return false
 	}
+	return bm.schedule(w, src, targets, live)
+}
+
+// schedule queues a TRANSFER of w's block from src to targets.
+func (bm *BlockManager) schedule(w replWork, src *datanode, targets []*rack.Node, live int) bool {
 	tl := &dnpb.TargetList{}
 	p := bm.pending[w.id]
 	if p == nil {
@@ -281,9 +325,17 @@ func (bm *BlockManager) Health() BlockHealth {
 	return h
 }
 
-// RefreshNodes re-resolves every DataNode's rack (dfsadmin -refreshNodes):
-// the mapping's cache is dropped and the topology rebuilt.
-func (bm *BlockManager) RefreshNodes() {
+// RefreshNodes re-reads dfs.hosts / dfs.hosts.exclude (starting or
+// stopping decommissions) and re-resolves every DataNode's rack
+// (dfsadmin -refreshNodes): the mapping's cache is dropped and the
+// topology rebuilt.
+func (bm *BlockManager) RefreshNodes() error {
+	if err := bm.loadHostLists(); err != nil {
+		return err
+	}
+	bm.mu.Lock()
+	bm.applyHostListsLocked()
+	bm.mu.Unlock()
 	bm.mapper.Refresh()
 	bm.mu.Lock()
 	var ips []string
@@ -311,4 +363,5 @@ func (bm *BlockManager) RefreshNodes() {
 		}
 		bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "rack": racks[i]}).Info("DataNode moved rack")
 	}
+	return nil
 }

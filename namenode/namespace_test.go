@@ -378,7 +378,7 @@ func TestAddBlockWithoutDatanodes(t *testing.T) {
 // fakeSite gives every block three made-up replicas.
 type fakeSite struct{ NoDatanodes }
 
-func (fakeSite) ChooseTargets(src string, n int, _ string, _ []string, _ int64) []DatanodeRef {
+func (fakeSite) ChooseTargets(src string, n int, _ string, _, _ []string, _ int64) []DatanodeRef {
 	var out []DatanodeRef
 	for i := 0; i < n; i++ {
 		out = append(out, DatanodeRef{UUID: fmt.Sprint("dn", i), IP: fmt.Sprintf("127.0.0.%d", 10+i), XferPort: 9866})

@@ -70,6 +70,7 @@ type AddBlockArgs struct {
 	ClientName string
 	Previous   *BlockInfo // the block the client just finished, or nil
 	Exclude    []string
+	Favored    []string
 }
 
 // AddBlock commits the client's previous block and allocates the next one
@@ -137,7 +138,7 @@ func (ns *Namespace) addBlockOnce(c *Caller, a AddBlockArgs) (*LocatedBlock, err
 		if max := ns.set.MaxBlocksPerFile; max > 0 && len(n.blocks) >= max {
 			return nil, errorf(ExIO, "File has reached the limit on maximum number of blocks (dfs.namenode.fs-limits.max-blocks-per-file): %d >= %d", len(n.blocks), max)
 		}
-		targets := ns.sites.ChooseTargets(path, int(n.replication), c.Machine, a.Exclude, n.blockSize)
+		targets := ns.sites.ChooseTargets(path, int(n.replication), c.Machine, a.Exclude, a.Favored, n.blockSize)
 		if len(targets) < ns.set.MinReplication {
 			return nil, errorf(ExIO, "File %s could only be written to %d of the %d minReplication nodes. There are %d datanode(s) running and %d node(s) are excluded in this operation.",
 				path, len(targets), ns.set.MinReplication, ns.sites.LiveDatanodes(), len(a.Exclude))
@@ -403,7 +404,7 @@ func (ns *Namespace) GetAdditionalDatanode(c *Caller, src string, fileID uint64,
 	for _, d := range existing {
 		ex = append(ex, d.Addr())
 	}
-	targets := ns.sites.ChooseTargets(path, num, c.Machine, ex, n.blockSize)
+	targets := ns.sites.ChooseTargets(path, num, c.Machine, ex, nil, n.blockSize)
 	if len(targets) < num {
 		return nil, errorf(ExIO, "Failed to add a datanode: nodes.length != original.length + 1, nodes=%d, original=%d", len(existing)+len(targets), len(existing))
 	}

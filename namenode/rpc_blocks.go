@@ -93,7 +93,7 @@ func (r *clientRPC) addBlock(_ context.Context, c *Caller, req *pb.AddBlockReque
 		return nil, err
 	}
 	lb, err := r.ns().AddBlock(c, AddBlockArgs{Src: req.GetSrc(), FileID: req.GetFileId(), ClientName: req.GetClientName(),
-		Previous: blockFromPB(req.GetPrevious()), Exclude: addrsOf(req.GetExcludeNodes())})
+		Previous: blockFromPB(req.GetPrevious()), Exclude: addrsOf(req.GetExcludeNodes()), Favored: req.GetFavoredNodes()})
 	if err != nil {
 		return nil, err
 	}

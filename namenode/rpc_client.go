@@ -437,6 +437,8 @@ func (r *clientRPC) refreshNodes(_ context.Context, c *Caller, _ *pb.RefreshNode
 	if !r.ns().isSuper(c) {
 		return nil, errorf(ExAccessControl, "Access denied for user %s. Superuser privilege is required", c.User)
 	}
-	r.nn.bm.RefreshNodes()
+	if err := r.nn.bm.RefreshNodes(); err != nil {
+		return nil, errorf(ExIO, "%v", err)
+	}
 	return &pb.RefreshNodesResponseProto{}, nil
 }
