@@ -66,11 +66,20 @@ func BlockSettingsFromConf(c *conf.Config) BlockSettings {
 		SafeModeMinNodes:   intOr("dfs.namenode.safemode.min.datanodes", 0),
 		Policy:             policy,
 		Mapper: rack.MapperConfig{Script: c.String("net.topology.script.file.name"),
-			ScriptArgs: intOr("net.topology.script.number.args", 100),
-			Table:      c.String("net.topology.table.file.name")},
+			ScriptArgs:    intOr("net.topology.script.number.args", 100),
+			ScriptTimeout: scriptTimeout(c),
+			Table:         c.String("net.topology.table.file.name")},
 		HostsInclude: c.String("dfs.hosts"),
 		HostsExclude: c.String("dfs.hosts.exclude"),
 	}
+}
+
+// scriptTimeout is net.topology.script.timeout (our addition; 10 s).
+func scriptTimeout(c *conf.Config) time.Duration {
+	if _, ok := c.Get("net.topology.script.timeout"); !ok {
+		return 10 * time.Second
+	}
+	return c.DurationIn("net.topology.script.timeout", time.Second)
 }
 
 // deadInterval is Hadoop's heartbeat expiry: 2 × recheck + 10 × heartbeat.

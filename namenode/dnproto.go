@@ -228,6 +228,7 @@ func (bm *BlockManager) BlockReceivedAndDeleted(req *dnpb.BlockReceivedAndDelete
 		switch e.GetStatus() {
 		case dnpb.ReceivedDeleted_RECEIVED:
 			bm.addReplica(d, e.GetStorageId(), e.GetBlock(), dnpb.ReplicaState_FINALIZED)
+			bm.applyDelHint(e.GetBlock().GetId(), e.GetDelHint())
 		case dnpb.ReceivedDeleted_DELETED:
 			bm.removeReplica(d, e.GetBlock().GetId())
 		}
@@ -277,4 +278,23 @@ func (bm *BlockManager) removeNodeLocked(d *datanode, why string) {
 	d.blocks = map[uint64]string{}
 	d.transfers, d.invalidates, d.recoveries = nil, nil, nil
 	bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "reason": why}).Warn("DataNode removed")
+}
+
+// applyDelHint removes the replica a REPLACE_BLOCK moved away from (the
+// balancer's and mover's "delete hint"), when the block has enough others.
+func (bm *BlockManager) applyDelHint(id uint64, hint string) {
+	if hint == "" {
+		return
+	}
+	b := bm.ns.blocks[id]
+	old := bm.nodes[hint]
+	if old == nil {
+		old = bm.byAddr[hint]
+	}
+	if b == nil || b.inode == nil || old == nil || !hasLoc(bm.locs[id], old) {
+		return
+	}
+	if bm.liveReplicas(id)-1 >= int(b.inode.replication) {
+		bm.invalidate(old, b)
+	}
 }

@@ -402,7 +402,7 @@ func (r *clientRPC) getDatanodeReport(_ context.Context, _ *Caller, req *pb.GetD
 				continue
 			}
 		case pb.DatanodeReportTypeProto_DECOMMISSIONING:
-			if !d.Decommission {
+			if !d.Decommission || d.Decommissioned {
 				continue
 			}
 		}
@@ -410,7 +410,10 @@ func (r *clientRPC) getDatanodeReport(_ context.Context, _ *Caller, req *pb.GetD
 		di.NonDfsUsed = proto.Uint64(d.NonDfsUsed)
 		di.XceiverCount = proto.Uint32(uint32(d.Xceivers))
 		di.NumBlocks = proto.Uint32(uint32(d.Blocks))
-		if d.Decommission {
+		switch {
+		case d.Decommissioned:
+			di.AdminState = pb.DatanodeInfoProto_DECOMMISSIONED.Enum()
+		case d.Decommission:
 			di.AdminState = pb.DatanodeInfoProto_DECOMMISSION_INPROGRESS.Enum()
 		}
 		out.Di = append(out.Di, di)

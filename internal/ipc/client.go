@@ -47,6 +47,9 @@ type ClientOptions struct {
 	// server with simple authentication answers with SUCCESS. Our servers
 	// never need it; it exercises the path hdfs-native takes.
 	SASL bool
+	// LocalAddr, when set, is the local address to dial from (a client
+	// "on" a given host, for locality tests and multi-homed machines).
+	LocalAddr net.Addr
 }
 
 // CallOpts are per-call options for Client.CallWith.
@@ -110,7 +113,7 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	nc, err := (&net.Dialer{LocalAddr: opts.LocalAddr}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("ipc: dial %s: %w", addr, err)
 	}
