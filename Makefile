@@ -38,8 +38,10 @@ integration:
 	$(GO) test -count=1 -timeout 20m ./integration/...
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/ipc/ ./namenode/editlog/
-	./scripts/nnbench.sh
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/ipc/ ./namenode/editlog/ ./rack/
+	$(GO) test -run '^$$' -bench MillionFiles -benchtime 1x ./namenode/
+	NNBENCH_THREADS=256 NNBENCH_CONNS=16 ./scripts/nnbench.sh
+	$(GO) test -run '^$$' -bench DFSIO -benchtime 1x -timeout 20m ./integration/
 
 clean:
 	rm -rf bin

@@ -60,7 +60,7 @@ func blockLocations(t *testing.T, c *Cluster, name string) *pb.LocatedBlocksProt
 	return resp.GetLocations()
 }
 
-func newDataCluster(t *testing.T, ips ...string) *Cluster {
+func newDataCluster(t testing.TB, ips ...string) *Cluster {
 	c := NewCluster(t, DataConf())
 	c.Start()
 	c.StartDataNodes(ips...)
@@ -69,7 +69,7 @@ func newDataCluster(t *testing.T, ips ...string) *Cluster {
 }
 
 // waitLive waits until the NameNode reports n live DataNodes.
-func waitLive(t *testing.T, c *Cluster, n int) {
+func waitLive(t testing.TB, c *Cluster, n int) {
 	t.Helper()
 	cl, err := ipc.Dial(context.Background(), c.NNAddr, ipc.ClientOptions{User: currentUserName(), Protocol: "org.apache.hadoop.hdfs.protocol.ClientProtocol"})
 	if err != nil {

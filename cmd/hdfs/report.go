@@ -26,7 +26,7 @@ func byteDesc(n uint64) string {
 	return fmt.Sprintf("%.2f %s", v, units[i])
 }
 
-func percent(part, whole uint64) string {
+func usedPercent(part, whole uint64) string {
 	if whole == 0 {
 		return "0.00%"
 	}
@@ -46,7 +46,7 @@ func writeReport(w io.Writer, st *pb.GetFsStatsResponseProto, live, dead []*pb.D
 	fmt.Fprintf(w, "Present Capacity: %d (%s)\n", present, byteDesc(present))
 	fmt.Fprintf(w, "DFS Remaining: %d (%s)\n", remaining, byteDesc(remaining))
 	fmt.Fprintf(w, "DFS Used: %d (%s)\n", used, byteDesc(used))
-	fmt.Fprintf(w, "DFS Used%%: %s\n", percent(used, present))
+	fmt.Fprintf(w, "DFS Used%%: %s\n", usedPercent(used, present))
 	fmt.Fprintf(w, "Replicated Blocks:\n")
 	fmt.Fprintf(w, "\tUnder replicated blocks: %d\n", st.GetUnderReplicated())
 	fmt.Fprintf(w, "\tBlocks with corrupt replicas: %d\n", st.GetCorruptBlocks())
@@ -90,15 +90,15 @@ func writeNode(w io.Writer, d *pb.DatanodeInfoProto) {
 	fmt.Fprintf(w, "DFS Used: %d (%s)\n", u, byteDesc(u))
 	fmt.Fprintf(w, "Non DFS Used: %d (%s)\n", non, byteDesc(non))
 	fmt.Fprintf(w, "DFS Remaining: %d (%s)\n", r, byteDesc(r))
-	fmt.Fprintf(w, "DFS Used%%: %s\n", percent(u, c))
-	fmt.Fprintf(w, "DFS Remaining%%: %s\n", percent(r, c))
+	fmt.Fprintf(w, "DFS Used%%: %s\n", usedPercent(u, c))
+	fmt.Fprintf(w, "DFS Remaining%%: %s\n", usedPercent(r, c))
 	fmt.Fprintf(w, "Configured Cache Capacity: %d (%s)\n", d.GetCacheCapacity(), byteDesc(d.GetCacheCapacity()))
 	fmt.Fprintf(w, "Cache Used: %d (%s)\n", d.GetCacheUsed(), byteDesc(d.GetCacheUsed()))
 	cr := d.GetCacheCapacity() - min(d.GetCacheUsed(), d.GetCacheCapacity())
 	fmt.Fprintf(w, "Cache Remaining: %d (%s)\n", cr, byteDesc(cr))
 	usedPct, remPct := "100.00%", "0.00%"
 	if d.GetCacheCapacity() > 0 {
-		usedPct, remPct = percent(d.GetCacheUsed(), d.GetCacheCapacity()), percent(cr, d.GetCacheCapacity())
+		usedPct, remPct = usedPercent(d.GetCacheUsed(), d.GetCacheCapacity()), usedPercent(cr, d.GetCacheCapacity())
 	}
 	fmt.Fprintf(w, "Cache Used%%: %s\n", usedPct)
 	fmt.Fprintf(w, "Cache Remaining%%: %s\n", remPct)
