@@ -126,8 +126,10 @@ func (ns *Namespace) addBlockOnce(c *Caller, a AddBlockArgs) (*LocatedBlock, err
 			}
 			penultimate = &nnpb.Block{Id: last.ID, GenStamp: a.Previous.GenStamp, NumBytes: a.Previous.NumBytes}
 			offset = offset - last.NumBytes + a.Previous.NumBytes
-		} else if last != nil {
-			return nil, errorf(ExIO, "addBlock %s: the client names no previous block but the file has %d", path, len(n.blocks))
+		} else if last != nil && last.State != BlockComplete {
+			// After an append to a file whose last block is full, the
+			// client starts a new block naming no previous one: fine.
+			return nil, errorf(ExIO, "addBlock %s: the client names no previous block but the file's last block is still being written", path)
 		}
 		// The block before the previous one must have its minimum replicas.
 		if len(n.blocks) >= 2 {
@@ -197,11 +199,15 @@ func (ns *Namespace) completeOnce(c *Caller, src string, fileID uint64, clientNa
 			}
 			blocks[len(blocks)-1].NumBytes = last.NumBytes
 			blocks[len(blocks)-1].GenStamp = last.GenStamp
-			lb.NumBytes = last.NumBytes
+			// A last block the client allocated but never wrote (the Go
+			// client does this for empty files) is dropped, not waited for.
+			if last.NumBytes == 0 && !ns.sites.MinReplicated(lb, 1) {
+				blocks = blocks[:len(blocks)-1]
+			}
 		}
 		var waiting []uint64
-		for _, b := range n.blocks {
-			if !ns.sites.MinReplicated(b, ns.set.MinReplication) {
+		for i, b := range n.blocks {
+			if i < len(blocks) && !ns.sites.MinReplicated(b, ns.set.MinReplication) {
 				waiting = append(waiting, b.ID)
 			}
 		}

@@ -27,7 +27,10 @@ var commands []command
 func init() {
 	commands = []command{
 		{"namenode", "run the NameNode (-format [-force] [-nonInteractive] [-clusterid ID] | -recover [-force])", runNameNode},
+		{"datanode", "run a DataNode", runDataNode},
+		{"dfs", "run a filesystem command (hdfs dfs -help)", runDFS},
 		{"dfsadmin", "administer the file system (-safemode, -saveNamespace, -rollEdits)", runDFSAdmin},
+		{"fsck", "check block health (<path> [-files [-blocks [-locations | -racks]]])", runFsck},
 		{"getconf", "read configuration values (-namenodes, -confKey KEY)", runGetConf},
 		{"nnbench", "NameNode throughput benchmark over real RPC", runNNBench},
 		{"version", "print the version", runVersion},

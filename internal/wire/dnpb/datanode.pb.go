@@ -1203,10 +1203,13 @@ func (x *BlockReportResponse) GetCommands() []*Command {
 
 // ReceivedDeleted is one incremental report entry.
 type ReceivedDeleted struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Block         *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
-	Status        ReceivedDeleted_Status `protobuf:"varint,2,opt,name=status,proto3,enum=avatarfs.datanode.ReceivedDeleted_Status" json:"status,omitempty"`
-	StorageId     string                 `protobuf:"bytes,3,opt,name=storage_id,json=storageId,proto3" json:"storage_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Block     *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
+	Status    ReceivedDeleted_Status `protobuf:"varint,2,opt,name=status,proto3,enum=avatarfs.datanode.ReceivedDeleted_Status" json:"status,omitempty"`
+	StorageId string                 `protobuf:"bytes,3,opt,name=storage_id,json=storageId,proto3" json:"storage_id,omitempty"`
+	// RECEIVED after a REPLACE_BLOCK: the DataNode (uuid or ip:port) whose
+	// replica this one replaces and which the NameNode should now delete.
+	DelHint       string `protobuf:"bytes,4,opt,name=del_hint,json=delHint,proto3" json:"del_hint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1258,6 +1261,13 @@ func (x *ReceivedDeleted) GetStatus() ReceivedDeleted_Status {
 func (x *ReceivedDeleted) GetStorageId() string {
 	if x != nil {
 		return x.StorageId
+	}
+	return ""
+}
+
+func (x *ReceivedDeleted) GetDelHint() string {
+	if x != nil {
+		return x.DelHint
 	}
 	return ""
 }
@@ -1677,12 +1687,13 @@ const file_datanode_proto_rawDesc = "" +
 	"\rblock_pool_id\x18\x02 \x01(\tR\vblockPoolId\x12:\n" +
 	"\areports\x18\x03 \x03(\v2 .avatarfs.datanode.StorageReportR\areports\"M\n" +
 	"\x13BlockReportResponse\x126\n" +
-	"\bcommands\x18\x01 \x03(\v2\x1a.avatarfs.datanode.CommandR\bcommands\"\xef\x01\n" +
+	"\bcommands\x18\x01 \x03(\v2\x1a.avatarfs.datanode.CommandR\bcommands\"\x8a\x02\n" +
 	"\x0fReceivedDeleted\x12.\n" +
 	"\x05block\x18\x01 \x01(\v2\x18.avatarfs.datanode.BlockR\x05block\x12A\n" +
 	"\x06status\x18\x02 \x01(\x0e2).avatarfs.datanode.ReceivedDeleted.StatusR\x06status\x12\x1d\n" +
 	"\n" +
-	"storage_id\x18\x03 \x01(\tR\tstorageId\"J\n" +
+	"storage_id\x18\x03 \x01(\tR\tstorageId\x12\x19\n" +
+	"\bdel_hint\x18\x04 \x01(\tR\adelHint\"J\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tRECEIVING\x10\x01\x12\f\n" +
