@@ -355,8 +355,17 @@ func TestAppendAndRecover(t *testing.T) {
 	if _, err := s.OpenReplica(40, 1); !errors.Is(err, ErrGenStampMismatch) {
 		t.Fatalf("stale genstamp read: %v", err)
 	}
-	if _, err := s.Append(40, 2, 2); !errors.Is(err, ErrGenStampMismatch) {
-		t.Fatalf("append without a newer genstamp: %v", err)
+	if _, err := s.Append(40, 2, 1); !errors.Is(err, ErrGenStampMismatch) {
+		t.Fatalf("append with an older genstamp: %v", err)
+	}
+	// The same genstamp is accepted, as Hadoop's DataNode does (the Go
+	// client appends that way).
+	w, err = s.Append(40, 2, 2)
+	if err != nil {
+		t.Fatalf("append with the same genstamp: %v", err)
+	}
+	if _, err := w.Finalize(); err != nil {
+		t.Fatal(err)
 	}
 
 	// Pipeline recovery: the writer dies mid-block; its acknowledged bytes stay.
