@@ -137,7 +137,7 @@ func fsckWalk(ctx context.Context, cl *ipc.Client, path string, fs *pb.HdfsFileS
 		if o.files {
 			fmt.Fprintf(w, "%s <dir>\n", path)
 		}
-		var after []byte
+		after := []byte{}
 		for {
 			resp := &pb.GetListingResponseProto{}
 			if err := cl.Call(ctx, "getListing", &pb.GetListingRequestProto{Src: proto.String(path), StartAfter: after, NeedLocation: proto.Bool(false)}, resp); err != nil {
