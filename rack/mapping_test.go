@@ -318,3 +318,24 @@ func TestCheckRackPath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkResolve10kHosts resolves 10,000 new hosts through a real
+// topology script, batched net.topology.script.number.args (100) at a time.
+func BenchmarkResolve10kHosts(b *testing.B) {
+	dir := b.TempDir()
+	script := filepath.Join(dir, "topo.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\nfor h in \"$@\"; do printf '/dc1/rack%s ' \"${h##*.}\"; done\necho\n"), 0o755)
+	hosts := make([]string, 10000)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("10.%d.%d.%d", i/65536, (i/256)%256, i%256)
+	}
+	for b.Loop() {
+		m, err := NewMapper(MapperConfig{Script: script})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := m.Resolve(hosts); len(got) != len(hosts) || got[5] != "/dc1/rack5" {
+			b.Fatalf("resolved %d hosts, [5]=%q", len(got), got[5])
+		}
+	}
+}

@@ -396,6 +396,9 @@ func (t *Topology) SortByDistance(reader *Node, readerRack string, nodes []*Node
 		case readerRack != "":
 			d = rackDistance(readerRack, n)
 		}
+		if n.Stale {
+			d += 1 << 19 // stale nodes after fresh ones (dfs.namenode.avoid.read.stale.datanode)
+		}
 		if n.Decommissioning {
 			d += 1 << 20
 		}
