@@ -22,6 +22,7 @@ func BenchmarkDFSIO(b *testing.B) {
 	const files, size = 4, 64 << 20
 	c := newDataCluster(b, "127.0.0.11", "127.0.0.12", "127.0.0.13")
 	cl := c.Client(currentUserName())
+	cl.MkdirAll("/dfsio", 0o755)
 	data := randomBytes(42, size)
 	mbps := func(n int, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
 	for i := 0; i < b.N; i++ {
