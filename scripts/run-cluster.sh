@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # make run: a local pseudo-cluster under ./data, formatted on first run and
 # kept after; logs per process in ./data/logs; Ctrl-C stops everything.
-# Today it runs the NameNode; DataNodes (127.0.0.11/.12 on /rack1,
-# 127.0.0.21/.22 on /rack2) join when the datanode subcommand lands.
+# One NameNode on 127.0.0.1 and four DataNodes: 127.0.0.11 and .12 on
+# /dc1/rack1, 127.0.0.21 and .22 on /dc1/rack2 (scripts/topology.sh).
+# AVATARFS_DATA, NN_PORT and HDFS_BIN override the data folder, the
+# NameNode's port and the binary (the tests use them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-bin="$root/bin/hdfs"
-data="$root/data"
+bin="${HDFS_BIN:-$root/bin/hdfs}"
+data="${AVATARFS_DATA:-$root/data}"
 confdir="$data/conf"
 mkdir -p "$data/logs" "$confdir"
 port=${NN_PORT:-8020}
@@ -51,12 +53,15 @@ if "$bin" help 2>/dev/null | grep -q '^ *datanode'; then
 fi
 cat <<MSG
 
-AvatarFS is running: NameNode at hdfs://127.0.0.1:$port (logs in $data/logs).
-Try, in another shell:
+AvatarFS is running: NameNode at hdfs://127.0.0.1:$port, four DataNodes on
+two racks (logs in $data/logs). Try, in another shell:
   export HADOOP_CONF_DIR=$confdir
-  $bin dfsadmin -safemode get
-  $bin getconf -namenodes
-  $bin nnbench --files 20000
+  $bin dfs -mkdir -p /user/\$USER
+  $bin dfs -put README.md /user/\$USER/
+  $bin dfs -ls -R /
+  $bin fsck / -files -blocks -racks
+  $bin dfsadmin -report
+  $bin dfsadmin -printTopology
 Press Ctrl-C to stop.
 MSG
 wait
