@@ -28,6 +28,8 @@ type BlockSettings struct {
 	Mapper             rack.MapperConfig
 	HostsInclude       string // dfs.hosts
 	HostsExclude       string // dfs.hosts.exclude
+	// MaintenanceMinReplicas is dfs.namenode.maintenance.replication.min.
+	MaintenanceMinReplicas int
 }
 
 // BlockSettingsFromConf reads the block manager's settings.
@@ -69,8 +71,9 @@ func BlockSettingsFromConf(c *conf.Config) BlockSettings {
 			ScriptArgs:    intOr("net.topology.script.number.args", 100),
 			ScriptTimeout: scriptTimeout(c),
 			Table:         c.String("net.topology.table.file.name")},
-		HostsInclude: c.String("dfs.hosts"),
-		HostsExclude: c.String("dfs.hosts.exclude"),
+		HostsInclude:           c.String("dfs.hosts"),
+		HostsExclude:           c.String("dfs.hosts.exclude"),
+		MaintenanceMinReplicas: intOr("dfs.namenode.maintenance.replication.min", 1),
 	}
 }
 
@@ -204,6 +207,9 @@ func NewBlockManager(ns *Namespace, set BlockSettings, log logrus.FieldLogger) (
 	if set.MaxStreams <= 0 {
 		set.MaxStreams = 2
 	}
+	if set.MaintenanceMinReplicas <= 0 {
+		set.MaintenanceMinReplicas = 1
+	}
 	if set.InvalidateLimit <= 0 {
 		set.InvalidateLimit = 1000
 	}
@@ -288,7 +294,7 @@ func (bm *BlockManager) refreshNodeStats() {
 		d.node.Remaining = r
 		d.node.Load = d.xceivers
 		d.node.Stale = d.lastHeartbeat.Before(stale)
-		d.node.Decommissioning = d.decommission
+		d.node.Decommissioning = d.decommission || d.maintenance
 	}
 }
 
@@ -366,7 +372,7 @@ func (bm *BlockManager) LiveDatanodes() int {
 func (bm *BlockManager) liveReplicas(id uint64) int {
 	n := 0
 	for _, l := range bm.locs[id] {
-		if !l.dn.dead && !l.corrupt && !l.dn.decommission {
+		if !l.dn.dead && !l.corrupt && !l.dn.decommission && !l.dn.maintenance {
 			n++
 		}
 	}
@@ -451,7 +457,8 @@ func (bm *BlockManager) Report() []DatanodeInfo {
 		_, _, _, nonDfs := d.totals()
 		out = append(out, DatanodeInfo{DatanodeRef: d.ref(""), NonDfsUsed: nonDfs, Xceivers: d.xceivers,
 			Blocks: len(d.blocks), Dead: d.dead, Decommission: d.decommission && !d.decommissioned,
-			Decommissioned: d.decommissioned, FailedVolumes: d.failedVolumes})
+			Decommissioned: d.decommissioned, Maintenance: d.maintenance && !d.inMaintenance,
+			InMaintenance: d.inMaintenance, FailedVolumes: d.failedVolumes})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr() < out[j].Addr() })
 	return out

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -335,5 +336,66 @@ func TestFavoredNodesComeFirst(t *testing.T) {
 	}
 	if len(got) != 3 || !ips["10.0.2.2"] || !ips["10.0.1.2"] || len(racksOf(f, got)) != 2 {
 		t.Fatalf("favored nodes not honoured: %v", got)
+	}
+}
+
+func TestMaintenanceKeepsReplicasUntilExpiry(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.1.2": "/r1", "10.0.2.1": "/r2", "10.0.2.2": "/r2"})
+	b := f.writeFile("/mt", 100)
+	node := f.bm.Locations(f.ns.blocks[b.ID], "")[0]
+	hosts := filepath.Join(t.TempDir(), "hosts.json")
+	until := f.now.Add(time.Hour).UnixMilli()
+	var entries []string
+	for _, id := range f.ids {
+		e := fmt.Sprintf(`{"hostName": %q}`, id.Ip)
+		if id.Uuid == node.UUID {
+			e = fmt.Sprintf(`{"hostName": %q, "adminState": "IN_MAINTENANCE", "maintenanceExpireTimeInMS": %d}`, id.Ip, until)
+		}
+		entries = append(entries, e)
+	}
+	os.WriteFile(hosts, []byte("["+strings.Join(entries, ",")+"]"), 0o644)
+	f.bm.set.HostsInclude = hosts
+	if err := f.bm.RefreshNodes(); err != nil {
+		t.Fatal(err)
+	}
+	f.bm.ReplicationPass()
+	if cmds := f.transfers(); len(cmds) != 0 {
+		t.Fatalf("maintenance triggered %d copies (two live replicas remain)", len(cmds))
+	}
+	state := func() DatanodeInfo {
+		for _, d := range f.bm.Report() {
+			if d.UUID == node.UUID {
+				return d
+			}
+		}
+		t.Fatal("node gone from the report")
+		return DatanodeInfo{}
+	}
+	if !state().InMaintenance {
+		t.Fatalf("not in maintenance: %+v", state())
+	}
+	// It goes down: no re-replication while the window lasts.
+	f.now = f.now.Add(20 * time.Second)
+	for _, id := range f.ids {
+		if id.Uuid != node.UUID {
+			f.heartbeat(id.Ip)
+		}
+	}
+	f.bm.checkHeartbeats()
+	f.bm.ReplicationPass()
+	if cmds := f.transfers(); len(cmds) != 0 {
+		t.Fatalf("a node down for maintenance triggered %d copies", len(cmds))
+	}
+	// The window ends with the node still down: now it is copied.
+	f.now = f.now.Add(2 * time.Hour)
+	for _, id := range f.ids {
+		if id.Uuid != node.UUID {
+			f.heartbeat(id.Ip)
+		}
+	}
+	f.bm.ReplicationPass()
+	f.bm.ReplicationPass()
+	if cmds := f.transfers(); len(cmds) != 1 {
+		t.Fatalf("after the window: %d copies, want 1", len(cmds))
 	}
 }

@@ -32,6 +32,11 @@ type datanode struct {
 	dead           bool
 	decommission   bool // decommission in progress (or done, see below)
 	decommissioned bool
+	// maintenance: entering or in maintenance until maintenanceUntil; its
+	// replicas stay counted (not copied elsewhere) even if it goes down.
+	maintenance      bool
+	inMaintenance    bool
+	maintenanceUntil time.Time
 
 	blocks map[uint64]string // block id -> storage id holding the replica
 
@@ -112,5 +117,7 @@ type DatanodeInfo struct {
 	Dead           bool
 	Decommission   bool
 	Decommissioned bool
+	Maintenance    bool // entering maintenance
+	InMaintenance  bool
 	FailedVolumes  int
 }

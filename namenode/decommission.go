@@ -2,9 +2,11 @@ package namenode
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -15,6 +17,56 @@ import (
 // comments.
 type hostLists struct {
 	include, exclude map[string]bool
+	// maintenance maps a host to the end of its maintenance window, from
+	// Hadoop's JSON host file (CombinedHostFileManager's format).
+	maintenance map[string]time.Time
+}
+
+// hostEntry is one object of Hadoop's JSON dfs.hosts file.
+type hostEntry struct {
+	HostName                  string `json:"hostName"`
+	Port                      int    `json:"port"`
+	AdminState                string `json:"adminState"`
+	MaintenanceExpireTimeInMS int64  `json:"maintenanceExpireTimeInMS"`
+}
+
+// readJSONHosts parses the JSON form of dfs.hosts: every entry may
+// register; DECOMMISSIONED entries are decommissioned, IN_MAINTENANCE ones
+// enter maintenance until their expiry.
+func readJSONHosts(path string, data []byte) (hostLists, error) {
+	var entries []hostEntry
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return hostLists{}, fmt.Errorf("parse host file %s: %w", path, err)
+	}
+	h := hostLists{include: map[string]bool{}, exclude: map[string]bool{}, maintenance: map[string]time.Time{}}
+	for _, e := range entries {
+		name := e.HostName
+		if e.Port > 0 {
+			name = fmt.Sprintf("%s:%d", e.HostName, e.Port)
+		}
+		h.include[name] = true
+		switch strings.ToUpper(e.AdminState) {
+		case "DECOMMISSIONED":
+			h.exclude[name] = true
+		case "IN_MAINTENANCE":
+			exp := time.UnixMilli(e.MaintenanceExpireTimeInMS)
+			if e.MaintenanceExpireTimeInMS <= 0 {
+				exp = time.Now().Add(100 * 365 * 24 * time.Hour)
+			}
+			h.maintenance[name] = exp
+		}
+	}
+	return h, nil
+}
+
+// maintenanceUntil tells whether d is named for maintenance, and until when.
+func (h hostLists) maintenanceUntil(d *datanode) (time.Time, bool) {
+	for _, k := range []string{d.id.GetIp(), d.id.GetHostName(), d.xferAddr(), fmt.Sprintf("%s:%d", d.id.GetHostName(), d.id.GetXferPort())} {
+		if t, ok := h.maintenance[k]; ok {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func readHostFile(path string) (map[string]bool, error) {
@@ -53,6 +105,18 @@ func (h hostLists) excluded(d *datanode) bool { return h.match(h.exclude, d) }
 
 // loadHostLists reads the configured host files.
 func (bm *BlockManager) loadHostLists() error {
+	if bm.set.HostsInclude != "" {
+		if data, err := os.ReadFile(bm.set.HostsInclude); err == nil && strings.HasPrefix(strings.TrimSpace(string(data)), "[") {
+			h, err := readJSONHosts(bm.set.HostsInclude, data)
+			if err != nil {
+				return err
+			}
+			bm.mu.Lock()
+			bm.hosts = h
+			bm.mu.Unlock()
+			return nil
+		}
+	}
 	inc, err := readHostFile(bm.set.HostsInclude)
 	if err != nil {
 		return err
@@ -71,6 +135,18 @@ func (bm *BlockManager) loadHostLists() error {
 // for nodes no longer excluded.
 func (bm *BlockManager) applyHostListsLocked() {
 	for _, d := range bm.nodes {
+		if until, ok := bm.hosts.maintenanceUntil(d); ok && !d.dead {
+			if !d.maintenance {
+				d.maintenance, d.inMaintenance = true, false
+				bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "until": until}).Info("entering maintenance")
+				for id := range d.blocks {
+					bm.dirty[id] = struct{}{}
+				}
+			}
+			d.maintenanceUntil = until
+		} else if !ok && d.maintenance {
+			bm.endMaintenanceLocked(d, "removed from the host file")
+		}
 		if d.dead {
 			continue
 		}
@@ -114,6 +190,49 @@ func (bm *BlockManager) checkDecommissionLocked() {
 		if done {
 			d.decommissioned = true
 			bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "blocks": len(d.blocks)}).Info("DataNode decommissioned")
+		}
+	}
+}
+
+// endMaintenanceLocked returns a node to normal service; a node that died
+// during maintenance is now treated as any dead node.
+func (bm *BlockManager) endMaintenanceLocked(d *datanode, why string) {
+	d.maintenance, d.inMaintenance = false, false
+	bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "reason": why}).Info("maintenance ended")
+	for id := range d.blocks {
+		bm.dirty[id] = struct{}{}
+	}
+	if d.dead {
+		bm.removeNodeLocked(d, "dead when its maintenance ended")
+	}
+}
+
+// checkMaintenanceLocked moves entering nodes to IN_MAINTENANCE once every
+// block they hold has dfs.namenode.maintenance.replication.min live
+// replicas elsewhere, and ends expired windows.
+func (bm *BlockManager) checkMaintenanceLocked() {
+	now := bm.now()
+	for _, d := range bm.nodes {
+		if !d.maintenance {
+			continue
+		}
+		if now.After(d.maintenanceUntil) {
+			bm.endMaintenanceLocked(d, "maintenance window expired")
+			continue
+		}
+		if d.inMaintenance || d.dead {
+			continue
+		}
+		ready := true
+		for id := range d.blocks {
+			if bm.liveReplicas(id) < bm.set.MaintenanceMinReplicas {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			d.inMaintenance = true
+			bm.log.WithField("dn", d.xferAddr()).Info("DataNode in maintenance")
 		}
 	}
 }

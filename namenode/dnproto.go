@@ -38,6 +38,9 @@ func (bm *BlockManager) Register(req *dnpb.RegisterRequest, info StorageInfo) (*
 		d = &datanode{blocks: map[uint64]string{}}
 		bm.nodes[id.GetUuid()] = d
 	}
+	if d.maintenance && d.dead {
+		d.dead = false // back from maintenance downtime; a full report follows
+	}
 	d.id = id
 	if !bm.hosts.allowed(d) {
 		delete(bm.nodes, id.GetUuid())

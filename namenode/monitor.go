@@ -46,6 +46,14 @@ func (bm *BlockManager) checkHeartbeats() {
 	cutoff := bm.now().Add(-bm.set.deadInterval())
 	for _, d := range bm.nodes {
 		if !d.dead && d.lastHeartbeat.Before(cutoff) {
+			if d.maintenance {
+				// Down for maintenance: expected. Its replicas stay on the
+				// books until the window ends.
+				d.dead = true
+				bm.topo.Remove(d.uuid())
+				bm.log.WithField("dn", d.xferAddr()).Info("DataNode in maintenance stopped heartbeating")
+				continue
+			}
 			bm.removeNodeLocked(d, fmt.Sprintf("no heartbeat for %s", bm.now().Sub(d.lastHeartbeat).Round(time.Second)))
 		}
 	}
@@ -73,6 +81,7 @@ type replWork struct {
 	b        *BlockInfo
 	good     []*datanode
 	decomm   []*datanode // replicas on decommissioning nodes: sources, not counted
+	maint    int         // replicas on nodes in maintenance (live or down)
 	corrupt  []replicaLoc
 	expected int
 	prio     int
@@ -111,6 +120,11 @@ func (bm *BlockManager) ReplicationPass() {
 		w := replWork{id: id, b: b, expected: int(b.inode.replication)}
 		for _, l := range bm.locs[id] {
 			switch {
+			case l.dn.maintenance && !l.corrupt:
+				w.maint++
+				if !l.dn.dead {
+					w.decomm = append(w.decomm, l.dn) // may serve as a source
+				}
 			case l.dn.dead:
 			case l.corrupt:
 				w.corrupt = append(w.corrupt, l)
@@ -119,6 +133,11 @@ func (bm *BlockManager) ReplicationPass() {
 			default:
 				w.good = append(w.good, l.dn)
 			}
+		}
+		if w.maint > 0 {
+			// Hadoop's rule: replicas in maintenance stand in for all but
+			// dfs.namenode.maintenance.replication.min live ones.
+			w.expected = max(w.expected-w.maint, min(bm.set.MaintenanceMinReplicas, w.expected))
 		}
 		w.prio = replPriority(len(w.good), w.expected, len(w.corrupt))
 		work = append(work, w)
@@ -131,6 +150,7 @@ func (bm *BlockManager) ReplicationPass() {
 		}
 	}
 	bm.checkDecommissionLocked()
+	bm.checkMaintenanceLocked()
 }
 
 // handleBlock acts on one block; it reports whether the block is settled.
@@ -162,7 +182,7 @@ func (bm *BlockManager) handleBlock(w replWork) bool {
 	}
 	need := w.expected - live - pend
 	misplaced := false
-	if need <= 0 && pend == 0 && live > 1 {
+	if need <= 0 && pend == 0 && live > 1 && w.maint == 0 {
 		nodes := make([]*rack.Node, len(w.good))
 		for i, d := range w.good {
 			nodes[i] = d.node

@@ -411,6 +411,10 @@ func (r *clientRPC) getDatanodeReport(_ context.Context, _ *Caller, req *pb.GetD
 		di.XceiverCount = proto.Uint32(uint32(d.Xceivers))
 		di.NumBlocks = proto.Uint32(uint32(d.Blocks))
 		switch {
+		case d.InMaintenance:
+			di.AdminState = pb.DatanodeInfoProto_IN_MAINTENANCE.Enum()
+		case d.Maintenance:
+			di.AdminState = pb.DatanodeInfoProto_ENTERING_MAINTENANCE.Enum()
 		case d.Decommissioned:
 			di.AdminState = pb.DatanodeInfoProto_DECOMMISSIONED.Enum()
 		case d.Decommission:

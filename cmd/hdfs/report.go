@@ -84,6 +84,10 @@ func writeNode(w io.Writer, d *pb.DatanodeInfoProto) {
 		status = "Decommission in progress"
 	case pb.DatanodeInfoProto_DECOMMISSIONED:
 		status = "Decommissioned"
+	case pb.DatanodeInfoProto_ENTERING_MAINTENANCE:
+		status = "Entering Maintenance"
+	case pb.DatanodeInfoProto_IN_MAINTENANCE:
+		status = "In Maintenance"
 	}
 	fmt.Fprintf(w, "Decommission Status : %s\n", status)
 	fmt.Fprintf(w, "Configured Capacity: %d (%s)\n", c, byteDesc(c))
