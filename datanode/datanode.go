@@ -83,6 +83,8 @@ type Settings struct {
 	ScanBytesPerSec int64
 	// Reserved is dfs.datanode.du.reserved.
 	Reserved int64
+	// SyncOnClose is dfs.datanode.synconclose.
+	SyncOnClose bool
 	// FailedVolumesTolerated is dfs.datanode.failed.volumes.tolerated.
 	FailedVolumesTolerated int
 	// BytesPerChecksum is dfs.bytes-per-checksum.
@@ -105,6 +107,7 @@ func SettingsFromConf(c *conf.Config) Settings {
 		Reserved:               c.Size("dfs.datanode.du.reserved"),
 		FailedVolumesTolerated: int(c.Int("dfs.datanode.failed.volumes.tolerated")),
 		BytesPerChecksum:       int(c.Int("dfs.bytes-per-checksum")),
+		SyncOnClose:            c.Bool("dfs.datanode.synconclose"),
 		ScanBytesPerSec:        1 << 20,
 	}
 	if v, ok := c.Get("dfs.block.scanner.volume.bytes.per.second"); ok && v != "" {
@@ -243,6 +246,7 @@ func New(opts Options) (*DataNode, error) {
 			FS:                     fsys,
 			Volumes:                vols,
 			Reserved:               set.Reserved,
+			SyncOnClose:            set.SyncOnClose,
 			FailedVolumesTolerated: set.FailedVolumesTolerated,
 			Policy:                 policy,
 			BytesPerChecksum:       set.BytesPerChecksum,

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,6 +29,9 @@ func runDataNode(g conf.GenericOptions, args []string, stdout, stderr io.Writer)
 	log := newLogger(stderr, "datanode")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	if addr := os.Getenv("AVATARFS_PPROF"); addr != "" {
+		go http.ListenAndServe(addr, nil) // pprof, for profiling only
+	}
 	defer signal.Stop(sig)
 	// Errors of the datanode package already name it ("datanode: ...").
 	dn, err := datanode.New(datanode.Options{Conf: c, Logger: log})

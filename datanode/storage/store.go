@@ -18,6 +18,11 @@ import (
 type Options struct {
 	// FS is where every file operation goes (vfs.Default when nil).
 	FS vfs.FS
+	// SyncOnClose fsyncs a replica's block and meta files when it is
+	// finalized (dfs.datanode.synconclose, false as in Hadoop: three
+	// replicas in three page caches are the durability, and an hsync from
+	// the writer still reaches the disk).
+	SyncOnClose bool
 	// Volumes are the dfs.datanode.data.dir entries (see ParseDataDirs).
 	Volumes []VolumeConfig
 	// BlockPoolID, when known, loads the block pool at Open; otherwise

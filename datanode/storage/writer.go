@@ -394,8 +394,10 @@ func (w *ReplicaWriter) Finalize() (Replica, error) {
 	if err := w.usable(); err != nil {
 		return Replica{}, err
 	}
-	if err := w.syncLocked(); err != nil {
-		return Replica{}, err
+	if s.opts.SyncOnClose {
+		if err := w.syncLocked(); err != nil {
+			return Replica{}, err
+		}
 	}
 	if err := w.closeFiles(); err != nil {
 		return Replica{}, w.fail(err, "close")
