@@ -185,11 +185,17 @@ func (a *nnActor) recoverBlock(b *dnpb.Block, newGS, newLength uint64, targets [
 	if err := d.stopWriter(id); err != nil {
 		return err
 	}
+	var final storage.Replica
+	var err error
 	if newLength != 0 && newLength != b.GetNumBytes() && newLength != rep.NumBytes {
 		// A new length other than the block's own asks for a truncate.
-		return fmt.Errorf("truncate recovery to %d bytes (replica has %d) is not supported yet", newLength, rep.NumBytes)
+		if newLength > rep.NumBytes {
+			return fmt.Errorf("truncate recovery to %d bytes, but the replica has only %d", newLength, rep.NumBytes)
+		}
+		final, err = d.store.FinalizeRecovered(id, newGS, newLength)
+	} else {
+		final, err = d.syncReplica(rep, newGS)
 	}
-	final, err := d.syncReplica(rep, newGS)
 	if err != nil {
 		return fmt.Errorf("recover replica: %w", err)
 	}

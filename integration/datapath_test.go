@@ -269,3 +269,50 @@ func TestCorruptReplicaIsReplaced(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestTruncateOnAndOffBlockBoundary truncates with the Hadoop client: on a
+// block boundary it is immediate; inside a block the DataNodes cut the
+// replica under a new generation stamp and the file closes by itself.
+func TestTruncateOnAndOffBlockBoundary(t *testing.T) {
+	c := newDataCluster(t, "127.0.0.11", "127.0.0.12", "127.0.0.13")
+	cl := c.Client(currentUserName())
+	data := randomBytes(77, 3<<20+5000)
+	writeFile(t, cl, "/tr", data)
+	done, err := cl.Truncate("/tr", 2<<20)
+	if err != nil || !done {
+		t.Fatalf("truncate on a block boundary: %v %v", done, err)
+	}
+	got, err := cl.ReadFile("/tr")
+	if err != nil || !bytes.Equal(got, data[:2<<20]) {
+		t.Fatalf("after boundary truncate: %d bytes, %v", len(got), err)
+	}
+	const cut = 1<<20 + 12345
+	done, err = cl.Truncate("/tr", cut)
+	if err != nil {
+		t.Fatalf("truncate inside a block: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err = c.Client(currentUserName()).ReadFile("/tr")
+		if err == nil && bytes.Equal(got, data[:cut]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("truncate to %d never completed (done=%v): %d bytes, %v\n%s", cut, done, len(got), err, c.NNLog())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// The file is closed again: appending works.
+	w, err := cl.Append("/tr")
+	if err != nil {
+		t.Fatalf("append after truncate: %v", err)
+	}
+	w.Write([]byte("tail"))
+	if err := w.Close(); err != nil {
+		t.Fatalf("close after append: %v", err)
+	}
+	got, _ = cl.ReadFile("/tr")
+	if !bytes.Equal(got, append(append([]byte{}, data[:cut]...), "tail"...)) {
+		t.Fatalf("append after truncate: %d bytes", len(got))
+	}
+}

@@ -402,8 +402,19 @@ func (bm *BlockManager) PipelineUpdated(b *BlockInfo, nodes []DatanodeRef) {
 		}
 	}
 	bm.expected[b.ID] = ds
-	// Replicas with an older generation stamp are no longer valid: the
-	// next block report or receipt re-adds the good ones.
+	// Replicas outside the new pipeline carry an older generation stamp
+	// and are no longer valid; their next report marks them stale.
+	if ls := bm.locs[b.ID]; len(ls) > 0 && len(ds) > 0 {
+		kept := ls[:0]
+		for _, l := range ls {
+			if containsDN(ds, l.dn) {
+				kept = append(kept, l)
+			} else {
+				delete(l.dn.blocks, b.ID)
+			}
+		}
+		bm.locs[b.ID] = kept
+	}
 	bm.dirty[b.ID] = struct{}{}
 }
 

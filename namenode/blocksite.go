@@ -50,8 +50,10 @@ type BlockSite interface {
 	// good replicas; called without the namespace lock.
 	WaitMinReplicated(ids []uint64, min int, timeout time.Duration) bool
 	// StartRecovery asks the block's DataNodes to agree on its length
-	// under newGS; false when no DataNode holds it.
-	StartRecovery(b *BlockInfo, newGS uint64) bool
+	// under newGS: newLength == fromLength is a lease recovery (keep what
+	// the replicas hold), a smaller newLength a truncate. False when no
+	// DataNode holds the block.
+	StartRecovery(b *BlockInfo, newGS, newLength, fromLength uint64) bool
 }
 
 // NoDatanodes is a BlockSite with no DataNodes: every write of a block
@@ -83,7 +85,7 @@ func (NoDatanodes) BlockRemoved(uint64) {}
 func (NoDatanodes) WaitMinReplicated([]uint64, int, time.Duration) bool { return false }
 
 // StartRecovery has nobody to ask.
-func (NoDatanodes) StartRecovery(*BlockInfo, uint64) bool { return false }
+func (NoDatanodes) StartRecovery(*BlockInfo, uint64, uint64, uint64) bool { return false }
 
 // SetBlockSite connects the namespace to the block manager.
 func (ns *Namespace) SetBlockSite(s BlockSite) {

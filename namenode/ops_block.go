@@ -382,7 +382,7 @@ func (ns *Namespace) releaseLeaseLocked(n *INode) (bool, error) {
 			if _, err := ns.logApply(&nnpb.Op{Body: &nnpb.Op_SetGenStamp{SetGenStamp: &nnpb.SetGenStamp{GenStamp: gs}}}); err != nil {
 				return false, err
 			}
-			ns.sites.StartRecovery(lb, gs)
+			ns.sites.StartRecovery(lb, gs, lb.NumBytes, lb.NumBytes)
 			return false, nil
 		}
 	}
@@ -503,7 +503,7 @@ func (ns *Namespace) Truncate(c *Caller, src string, newLength int64, clientName
 			return true, nil
 		}
 		var kept []*nnpb.Block
-		var pos uint64
+		var pos, fromLength uint64
 		onBoundary := true
 		for _, b := range n.blocks {
 			if pos >= nl {
@@ -511,8 +511,8 @@ func (ns *Namespace) Truncate(c *Caller, src string, newLength int64, clientName
 			}
 			pb := &nnpb.Block{Id: b.ID, GenStamp: b.GenStamp, NumBytes: b.NumBytes}
 			if pos+b.NumBytes > nl {
+				fromLength = b.NumBytes
 				pb.NumBytes = nl - pos
-				pb.GenStamp = ns.genStamp + 1
 				onBoundary = false
 			}
 			kept = append(kept, pb)
@@ -522,6 +522,16 @@ func (ns *Namespace) Truncate(c *Caller, src string, newLength int64, clientName
 			Mtime: ns.nowMillis(), Blocks: kept, ClientName: clientName, ClientMachine: c.Machine, UnderRecovery: !onBoundary}}}
 		if _, err := ns.logApply(op); err != nil {
 			return nil, err
+		}
+		if !onBoundary {
+			// The last block is cut on the DataNodes under a new generation
+			// stamp; commitBlockSynchronization then closes the file.
+			gs := ns.genStamp + 1
+			if _, err := ns.logApply(&nnpb.Op{Body: &nnpb.Op_SetGenStamp{SetGenStamp: &nnpb.SetGenStamp{GenStamp: gs}}}); err != nil {
+				return nil, err
+			}
+			lb := n.lastBlock()
+			ns.sites.StartRecovery(lb, gs, lb.NumBytes, fromLength)
 		}
 		return onBoundary, nil
 	})

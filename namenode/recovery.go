@@ -10,7 +10,7 @@ import (
 // agree on its length under a new generation stamp (lease recovery of a
 // file whose writer vanished, or a truncate inside a block). The first live
 // holder is the primary; it reports back with commitBlockSynchronization.
-func (bm *BlockManager) StartRecovery(b *BlockInfo, newGS uint64) bool {
+func (bm *BlockManager) StartRecovery(b *BlockInfo, newGS, newLength, fromLength uint64) bool {
 	bm.mu.Lock()
 	defer bm.mu.Unlock()
 	var holders []*datanode
@@ -32,9 +32,9 @@ func (bm *BlockManager) StartRecovery(b *BlockInfo, newGS uint64) bool {
 		tl.Targets = append(tl.Targets, &dnpb.Target{Id: d.id})
 	}
 	holders[0].recoveries = append(holders[0].recoveries, &dnpb.Command{Kind: dnpb.Command_RECOVER,
-		Blocks:      []*dnpb.Block{{Id: b.ID, GenStamp: b.GenStamp, NumBytes: b.NumBytes}},
+		Blocks:      []*dnpb.Block{{Id: b.ID, GenStamp: b.GenStamp, NumBytes: fromLength}},
 		Targets:     []*dnpb.TargetList{tl},
-		NewGenStamp: newGS, NewLength: b.NumBytes})
+		NewGenStamp: newGS, NewLength: newLength})
 	bm.log.WithFields(logrus.Fields{"block": b.ID, "primary": holders[0].xferAddr(), "replicas": len(holders)}).Info("block recovery started")
 	return true
 }
