@@ -316,3 +316,51 @@ func TestTruncateOnAndOffBlockBoundary(t *testing.T) {
 		t.Fatalf("append after truncate: %d bytes", len(got))
 	}
 }
+
+// TestLeaseRecoveryOfAbandonedWrite leaves a file open with data in its
+// last block (the writer vanished): recoverLease starts block recovery on
+// the DataNodes and the file closes with every byte the pipeline acked.
+func TestLeaseRecoveryOfAbandonedWrite(t *testing.T) {
+	c := newDataCluster(t, "127.0.0.11", "127.0.0.12", "127.0.0.13")
+	writer, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{c.NNAddr}, User: currentUserName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(88, 1<<20+70000)
+	w, err := writer.CreateFile("/abandoned", 3, 1<<20, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	// Push the partial last block to the DataNodes without completing the
+	// file, then drop the writer.
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	writer.Close()
+	cl, err := ipc.Dial(context.Background(), c.NNAddr, ipc.ClientOptions{User: currentUserName(), Protocol: "org.apache.hadoop.hdfs.protocol.ClientProtocol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp := &pb.RecoverLeaseResponseProto{}
+		if err := cl.Call(context.Background(), "recoverLease", &pb.RecoverLeaseRequestProto{Src: proto.String("/abandoned"), ClientName: proto.String("recoverer")}, resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetResult() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease recovery did not close the file\n%s", c.NNLog())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	got, err := c.Client(currentUserName()).ReadFile("/abandoned")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after lease recovery: %d bytes (want %d), %v", len(got), len(data), err)
+	}
+}
