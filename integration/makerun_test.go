@@ -36,18 +36,23 @@ func TestMakeRunComesUp(t *testing.T) {
 		b, err := c.CombinedOutput()
 		return string(b), err
 	}
+	var out *bytes.Buffer
 	stop := func(cmd *exec.Cmd) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
 		case <-done:
-		case <-time.After(30 * time.Second):
+			if strings.Contains(out.String(), "did not stop") {
+				t.Logf("a process needed SIGKILL:\n%s", out.String())
+			}
+		case <-time.After(40 * time.Second):
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			t.Fatal("make run did not stop on Ctrl-C within 30s")
+			t.Fatal("make run did not stop on Ctrl-C within 40s")
 		}
 	}
-	cmd, out := start()
+	cmd, out0 := start()
+	out = out0
 	began := time.Now()
 	for {
 		if o, err := hdfs("dfs", "-ls", "/"); err == nil {
@@ -68,7 +73,8 @@ func TestMakeRunComesUp(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			stop(cmd)
-			t.Fatalf("four DataNodes on two racks not seen (%d):\n%q", strings.Count(topo, "\n   127.0.0."), topo)
+			logs, _ := exec.Command("sh", "-c", "tail -n 5 "+filepath.Join(data, "logs")+"/*").CombinedOutput()
+			t.Fatalf("four DataNodes on two racks not seen (%d):\n%q\n%s", strings.Count(topo, "\n   127.0.0."), topo, logs)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -32,15 +32,31 @@ if [ ! -f "$data/name/current/VERSION" ]; then
 fi
 pids=()
 cleanup() {
+  trap - INT TERM EXIT
   echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Give every process 20 s to shut down cleanly, then kill what is left.
+  for _ in $(seq 200); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then
+      echo "process $p ($(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | cut -c1-120)) did not stop within 20 s; killing it" >&2
+      kill -9 "$p" 2>/dev/null || true
+    fi
+  done
   wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT
 "$bin" --config "$confdir" namenode >>"$data/logs/namenode.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-if "$bin" help 2>/dev/null | grep -q '^ *datanode'; then
+# (grep -q on a pipe under pipefail can fail by SIGPIPE: read it whole.)
+commands=$("$bin" help 2>/dev/null || true)
+if grep -q '^ *datanode' <<<"$commands"; then
   i=0
   for ip in 127.0.0.11 127.0.0.12 127.0.0.21 127.0.0.22; do
     i=$((i+1))
