@@ -49,10 +49,8 @@ type Cluster struct {
 	NNAddr  string
 	Conf    map[string]string
 
-	mu     sync.Mutex
-	nn     *exec.Cmd
-	nnLog  *os.File
-	nnDone chan struct{}
+	mu sync.Mutex
+	nn *proc
 
 	DataNodes []*DataNode
 }
@@ -64,9 +62,61 @@ type DataNode struct {
 	IP       string
 	XferPort int
 	Dir      string
-	cmd      *exec.Cmd
-	done     chan struct{}
-	logf     *os.File
+	p        *proc
+}
+
+// proc is one running daemon of the harness.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	logf *os.File
+}
+
+// startProc runs the hdfs binary with args, appending its output to
+// logPath, and waits until addr accepts connections. A daemon that exits
+// or never listens fails the test with its log.
+func startProc(t testing.TB, what, logPath, addr string, args ...string) *proc {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(Binary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{}), logf: logf}
+	go func() { cmd.Wait(); close(p.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited at start-up:\n%s", what, b)
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			return p
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(logPath)
+	t.Fatalf("%s did not listen on %s within 60s:\n%s", what, addr, b)
+	return nil
+}
+
+// signal sends sig and waits for the process to exit (SIGKILL after 30 s).
+func (p *proc) signal(sig syscall.Signal) {
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.logf.Close()
 }
 
 // Addr is the DataNode's transfer address.
@@ -162,33 +212,7 @@ func (c *Cluster) Start() {
 	if c.nn != nil {
 		c.t.Fatal("NameNode already running")
 	}
-	logf, err := os.OpenFile(filepath.Join(c.Dir, "namenode.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(Binary, "--config", c.ConfDir, "namenode")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	c.nn, c.nnLog, c.nnDone = cmd, logf, done
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			c.nn = nil
-			c.t.Fatalf("NameNode exited at start-up:\n%s", c.NNLog())
-		default:
-		}
-		if conn, err := net.DialTimeout("tcp", c.NNAddr, time.Second); err == nil {
-			conn.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c.t.Fatalf("NameNode did not listen on %s within 60s:\n%s", c.NNAddr, c.NNLog())
+	c.nn = startProc(c.t, "NameNode", filepath.Join(c.Dir, "namenode.log"), c.NNAddr, "--config", c.ConfDir, "namenode")
 }
 
 // NNLog returns the NameNode's log so far.
@@ -200,18 +224,10 @@ func (c *Cluster) NNLog() string {
 func (c *Cluster) signal(sig syscall.Signal) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nn == nil {
-		return
+	if c.nn != nil {
+		c.nn.signal(sig)
+		c.nn = nil
 	}
-	c.nn.Process.Signal(sig)
-	select {
-	case <-c.nnDone:
-	case <-time.After(30 * time.Second):
-		c.nn.Process.Kill()
-		<-c.nnDone
-	}
-	c.nnLog.Close()
-	c.nn = nil
 }
 
 // Kill kills the NameNode with SIGKILL (a crash).
@@ -267,42 +283,16 @@ func (c *Cluster) StartDataNodes(ips ...string) []*DataNode {
 func (d *DataNode) Start() {
 	t := d.c.t
 	t.Helper()
-	if d.cmd != nil {
+	if d.p != nil {
 		t.Fatalf("DataNode %s already running", d.IP)
 	}
-	logf, err := os.OpenFile(d.Dir+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ipc := FreePort(t, d.IP)
-	cmd := exec.Command(Binary, "--config", d.c.ConfDir, "datanode",
+	d.p = startProc(t, "DataNode "+d.IP, d.Dir+".log", d.Addr(), "--config", d.c.ConfDir, "datanode",
 		"-D", "dfs.datanode.address="+d.Addr(),
 		"-D", fmt.Sprintf("dfs.datanode.ipc.address=%s:%d", d.IP, ipc),
 		"-D", fmt.Sprintf("dfs.datanode.http.address=%s:0", d.IP),
 		"-D", "dfs.datanode.data.dir="+d.Dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	d.cmd, d.done, d.logf = cmd, done, logf
 	t.Cleanup(d.Stop)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			d.cmd = nil
-			t.Fatalf("DataNode %s exited at start-up:\n%s", d.IP, d.Log())
-		default:
-		}
-		if conn, err := net.DialTimeout("tcp", d.Addr(), time.Second); err == nil {
-			conn.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("DataNode %s did not listen within 60s:\n%s", d.IP, d.Log())
 }
 
 // Log returns the DataNode's log so far.
@@ -312,18 +302,10 @@ func (d *DataNode) Log() string {
 }
 
 func (d *DataNode) signal(sig syscall.Signal) {
-	if d.cmd == nil {
-		return
+	if d.p != nil {
+		d.p.signal(sig)
+		d.p = nil
 	}
-	d.cmd.Process.Signal(sig)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.done
-	}
-	d.logf.Close()
-	d.cmd = nil
 }
 
 // Kill kills the DataNode with SIGKILL.
