@@ -41,14 +41,18 @@ func TestMakeRunComesUp(t *testing.T) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
+		began := time.Now()
 		select {
 		case <-done:
 			if strings.Contains(out.String(), "did not stop") {
 				t.Logf("a process needed SIGKILL:\n%s", out.String())
 			}
-		case <-time.After(40 * time.Second):
+			t.Logf("stopped %s after Ctrl-C", time.Since(began).Round(time.Millisecond))
+		case <-time.After(60 * time.Second):
+			ps, _ := exec.Command("sh", "-c", "ps -o pid,stat,args -g "+fmt.Sprint(cmd.Process.Pid)).CombinedOutput()
+			logs, _ := exec.Command("sh", "-c", "tail -n 20 "+filepath.Join(data, "logs")+"/*").CombinedOutput()
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			t.Fatal("make run did not stop on Ctrl-C within 40s")
+			t.Fatalf("make run did not stop on Ctrl-C within 60s\nprocesses:\n%s\nscript:\n%s\nlogs:\n%s", ps, out.String(), logs)
 		}
 	}
 	cmd, out0 := start()
