@@ -277,6 +277,9 @@ func (bm *BlockManager) ChooseTargets(src string, n int, clientMachine string, e
 	req.Chosen = fav
 	req.Replicas = n - len(fav)
 	chosen := append(fav, bm.policy.ChooseTargets(bm.topo, req)...)
+	if len(chosen) < n {
+		bm.logShortPlacement(src, n, len(chosen), req.Exclude, blockSize)
+	}
 	out := make([]DatanodeRef, 0, len(chosen))
 	for _, rn := range chosen {
 		if d := bm.nodes[rn.ID]; d != nil {
@@ -493,4 +496,30 @@ func (bm *BlockManager) Totals() (capacity, used, remaining uint64) {
 
 func shuffle[T any](s []T) {
 	rand.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+}
+
+// logShortPlacement says why a block got fewer targets than its
+// replication: how many nodes were live, excluded, full, decommissioning
+// or stale, over how many racks.
+func (bm *BlockManager) logShortPlacement(src string, want, got int, exclude map[string]bool, blockSize int64) {
+	var live, excluded, full, leaving, stale int
+	for _, d := range bm.nodes {
+		if d.dead {
+			continue
+		}
+		live++
+		_, _, r, _ := d.totals()
+		switch {
+		case exclude[d.uuid()]:
+			excluded++
+		case d.decommission || d.maintenance:
+			leaving++
+		case uint64(blockSize) > r:
+			full++
+		case d.node.Stale:
+			stale++
+		}
+	}
+	bm.log.WithFields(logrus.Fields{"path": src, "wanted": want, "got": got, "live": live, "racks": bm.topo.NumRacks(),
+		"excluded": excluded, "full": full, "leaving": leaving, "stale": stale}).Warn("placement: fewer targets than the replication asks for")
 }
