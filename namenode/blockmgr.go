@@ -241,6 +241,7 @@ func (bm *BlockManager) ChooseTargets(src string, n int, clientMachine string, e
 			req.Exclude[d.uuid()] = true
 		}
 	}
+	bm.excludeUnready(req.Exclude)
 	for _, d := range bm.nodes {
 		if d.dead || d.id.GetIp() != clientMachine {
 			continue
@@ -287,6 +288,17 @@ func (bm *BlockManager) ChooseTargets(src string, n int, clientMachine string, e
 		}
 	}
 	return out
+}
+
+// excludeUnready keeps DataNodes that have not sent their first block
+// report since registering out of new pipelines: until then their block
+// pool may not be loaded.
+func (bm *BlockManager) excludeUnready(ex map[string]bool) {
+	for _, d := range bm.nodes {
+		if !d.reported {
+			ex[d.uuid()] = true
+		}
+	}
 }
 
 // refreshNodeStats copies heartbeat figures into the topology's nodes.

@@ -47,6 +47,10 @@ func newBMFixture(t *testing.T, racks map[string]string) *bmFixture {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The first (empty) block report makes the node ready for writes.
+		if _, err := bm.BlockReport(&dnpb.BlockReportRequest{Id: id}); err != nil {
+			t.Fatal(err)
+		}
 		f.ids = append(f.ids, id)
 	}
 	bm.StartSafeMode()
@@ -397,5 +401,25 @@ func TestMaintenanceKeepsReplicasUntilExpiry(t *testing.T) {
 	f.bm.ReplicationPass()
 	if cmds := f.transfers(); len(cmds) != 1 {
 		t.Fatalf("after the window: %d copies, want 1", len(cmds))
+	}
+}
+
+func TestNodeWithoutBlockReportIsNotATarget(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1"})
+	fresh := &dnpb.DatanodeID{Uuid: "uuid-new", Ip: "10.0.1.9", HostName: "new", XferPort: 9866}
+	if _, err := f.bm.Register(&dnpb.RegisterRequest{Id: fresh, Storages: []*dnpb.Storage{{StorageId: "DS-new", Type: dnpb.StorageType_DISK,
+		Capacity: 1 << 40, Remaining: 1 << 39}}}, StorageInfo{ClusterID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		for _, r := range f.bm.ChooseTargets("/x", 2, "", nil, nil, 1) {
+			if r.UUID == "uuid-new" {
+				t.Fatal("a DataNode that has not reported its blocks was chosen")
+			}
+		}
+	}
+	f.bm.BlockReport(&dnpb.BlockReportRequest{Id: fresh})
+	if got := f.bm.ChooseTargets("/x", 2, "", nil, nil, 1); len(got) != 2 {
+		t.Fatalf("after its report: %d targets", len(got))
 	}
 }

@@ -27,6 +27,7 @@ type datanode struct {
 	storages       map[string]*storageInfo
 	lastHeartbeat  time.Time
 	registered     time.Time
+	reported       bool // sent a full block report since registering: ready for writes
 	xceivers       int
 	failedVolumes  int
 	dead           bool

@@ -48,6 +48,7 @@ func (bm *BlockManager) Register(req *dnpb.RegisterRequest, info StorageInfo) (*
 			"Datanode denied communication with namenode because the host is not in the include-list: DatanodeRegistration(%s, datanodeUuid=%s)", addr, id.GetUuid())
 	}
 	d.dead = false
+	d.reported = false
 	d.registered = bm.now()
 	d.lastHeartbeat = bm.now()
 	d.storages = map[string]*storageInfo{}
@@ -198,6 +199,7 @@ func (bm *BlockManager) BlockReport(req *dnpb.BlockReportRequest) (*dnpb.BlockRe
 	if d == nil || d.dead {
 		return nil, errorf(ExUnregisteredNode, "DataNode %s is not registered", req.GetId().GetUuid())
 	}
+	d.reported = true
 	seen := map[uint64]bool{}
 	n := 0
 	for _, sr := range req.GetReports() {

@@ -236,6 +236,7 @@ func (bm *BlockManager) handleBlock(w replWork) bool {
 	for _, l := range w.corrupt {
 		req.Exclude[l.dn.uuid()] = true
 	}
+	bm.excludeUnready(req.Exclude)
 	targets := bm.policy.ChooseTargets(bm.topo, req)
 	if len(targets) == 0 {
 		return false
