@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	pb "github.com/avatarfs/avatarfs/internal/wire/hadooppb"
 	hdfs "github.com/colinmarc/hdfs/v2"
@@ -24,10 +23,11 @@ func (c *Client) Open(p string) (*hdfs.FileReader, error) {
 	return r, hadoopErr(err)
 }
 
-// Writer writes data to a file of the file system; Close completes the
-// file, waiting while its last block reaches the minimum replication.
+// Writer writes data to a file of the file system through the project's
+// own block writer (FileWriter: a deep packet window and pipeline
+// recovery); Close completes the file.
 type Writer struct {
-	w *hdfs.FileWriter
+	w *FileWriter
 	n int64
 }
 
@@ -41,22 +41,15 @@ func (w *Writer) Write(b []byte) (int, error) {
 // Written returns the number of bytes written so far.
 func (w *Writer) Written() int64 { return w.n }
 
-// Close flushes the data and closes the file.
+// Close flushes the data and closes the file (FileWriter.Close waits for
+// the minimum replication as Hadoop's client does).
 func (w *Writer) Close() error {
-	err := w.w.Close()
-	for wait := 400 * time.Millisecond; hdfs.IsErrReplicating(err); wait *= 2 {
-		if wait > 7*time.Second {
-			return fmt.Errorf("Unable to close file because the last block does not have enough number of replicas.")
-		}
-		time.Sleep(wait)
-		err = w.w.Close()
-	}
-	return hadoopErr(err)
+	return hadoopErr(w.w.Close())
 }
 
 // Append opens existing file p for appending through the data path.
 func (c *Client) Append(p string) (*Writer, error) {
-	w, err := c.hc.Append(p)
+	w, err := c.AppendWriter(p)
 	if err != nil {
 		return nil, hadoopErr(err)
 	}
