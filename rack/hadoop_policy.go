@@ -1,6 +1,6 @@
 package rack
 
-// hadoopPolicy is Hadoop's BlockPlacementPolicyDefault as its code does
+// hadoopPattern is Hadoop's BlockPlacementPolicyDefault as its code does
 // today: the first replica on the writer's node (or a random node, on the
 // writer's rack when that is known), the second on a remote rack, the
 // third on the second one's rack, further ones at random within the
@@ -9,27 +9,8 @@ package rack
 // Where Hadoop distinguishes a new block from pipeline recovery for the
 // third replica (next to the second, or on the writer's rack), this always
 // places it next to the second existing replica.
-type hadoopPolicy struct{}
-
-// Name returns "hadoop".
-func (hadoopPolicy) Name() string { return PolicyHadoop }
-
-// ChooseTargets implements Policy.
-func (hadoopPolicy) ChooseTargets(t *Topology, r Request) []*Node {
-	return choose(t, r, hadoopPattern)
-}
-
-// ChooseExcess implements Policy.
-func (hadoopPolicy) ChooseExcess(t *Topology, replicas []*Node, replication int) []*Node {
-	return chooseExcess(t, replicas, replication)
-}
-
-// IsMisplaced implements Policy.
-func (hadoopPolicy) IsMisplaced(t *Topology, replicas []*Node, replication int) bool {
-	return isMisplaced(t, replicas, replication)
-}
-
-// hadoopPattern is chooseTargetInOrder: local, remote, beside the second
+//
+// It is chooseTargetInOrder: local, remote, beside the second
 // (or remote when the first two share a rack), then random.
 func hadoopPattern(p *placer, need int) {
 	for ; need > 0; need-- {

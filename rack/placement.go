@@ -67,9 +67,9 @@ const (
 func NewPolicy(name string) (Policy, error) {
 	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "", PolicySeeds:
-		return seedsPolicy{}, nil
+		return patternPolicy{PolicySeeds, seedsPattern}, nil
 	case PolicyHadoop:
-		return hadoopPolicy{}, nil
+		return patternPolicy{PolicyHadoop, hadoopPattern}, nil
 	}
 	return nil, fmt.Errorf("rack: unknown block placement policy %q (want %q or %q)", name, PolicySeeds, PolicyHadoop)
 }
@@ -386,4 +386,30 @@ func RackCounts(nodes []*Node) map[string]int {
 		m[n.Rack]++
 	}
 	return m
+}
+
+// patternPolicy is a placement policy given by the order in which it
+// fills replicas (seedsPattern, hadoopPattern); the rest (excess choice,
+// misplacement) is shared.
+type patternPolicy struct {
+	name    string
+	pattern func(p *placer, need int)
+}
+
+// Name is the policy's short name.
+func (p patternPolicy) Name() string { return p.name }
+
+// ChooseTargets implements Policy.
+func (p patternPolicy) ChooseTargets(t *Topology, r Request) []*Node {
+	return choose(t, r, p.pattern)
+}
+
+// ChooseExcess implements Policy.
+func (patternPolicy) ChooseExcess(t *Topology, replicas []*Node, replication int) []*Node {
+	return chooseExcess(t, replicas, replication)
+}
+
+// IsMisplaced implements Policy.
+func (patternPolicy) IsMisplaced(t *Topology, replicas []*Node, replication int) bool {
+	return isMisplaced(t, replicas, replication)
 }

@@ -1,6 +1,6 @@
 package rack
 
-// seedsPolicy is the project's default placement, from the original HDFS
+// seedsPattern is the project's default placement, from the original HDFS
 // design: the first replica on the writer's node (when the writer is a
 // DataNode with room; else a random node, on the writer's rack when that
 // is known), the second on another node of the first one's rack, the
@@ -12,27 +12,8 @@ package rack
 // replicas never all sit in one rack while two racks exist. When the first
 // replica's rack has no other usable node the second goes to a remote
 // rack; when no remote rack is usable the third stays local.
-type seedsPolicy struct{}
-
-// Name returns "seeds".
-func (seedsPolicy) Name() string { return PolicySeeds }
-
-// ChooseTargets implements Policy.
-func (seedsPolicy) ChooseTargets(t *Topology, r Request) []*Node {
-	return choose(t, r, seedsPattern)
-}
-
-// ChooseExcess implements Policy.
-func (seedsPolicy) ChooseExcess(t *Topology, replicas []*Node, replication int) []*Node {
-	return chooseExcess(t, replicas, replication)
-}
-
-// IsMisplaced implements Policy.
-func (seedsPolicy) IsMisplaced(t *Topology, replicas []*Node, replication int) bool {
-	return isMisplaced(t, replicas, replication)
-}
-
-// seedsPattern continues local, same rack, other rack, random from however
+//
+// It continues local, same rack, other rack, random from however
 // many replicas exist. With two existing replicas on different racks the
 // next joins the first one's rack (two on one rack, one on another).
 func seedsPattern(p *placer, need int) {
