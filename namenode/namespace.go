@@ -249,3 +249,20 @@ func opcode(op *nnpb.Op) uint8 {
 	}
 	return 0
 }
+
+// writeBool is write for the calls that answer a boolean (delete, rename,
+// complete, setReplication, truncate, recoverLease).
+func (ns *Namespace) writeBool(c *Caller, what string, fn func() (any, error)) (bool, error) {
+	res, err := ns.write(c, what, fn)
+	if err != nil {
+		return false, err
+	}
+	b, _ := res.(bool)
+	return b, nil
+}
+
+// closeOp is the edit that completes a file with its final blocks.
+func (ns *Namespace) closeOp(path string, blocks []*nnpb.Block) *nnpb.Op {
+	now := ns.nowMillis()
+	return &nnpb.Op{Body: &nnpb.Op_CloseFile{CloseFile: &nnpb.CloseFile{Path: path, Mtime: now, Atime: now, Blocks: blocks}}}
+}

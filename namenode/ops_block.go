@@ -180,7 +180,7 @@ func (ns *Namespace) Complete(c *Caller, src string, fileID uint64, clientName s
 }
 
 func (ns *Namespace) completeOnce(c *Caller, src string, fileID uint64, clientName string, last *BlockInfo) (bool, error) {
-	res, err := ns.write(c, "Cannot complete file "+src, func() (any, error) {
+	return ns.writeBool(c, "Cannot complete file "+src, func() (any, error) {
 		n, path, err := ns.ucFile(src, fileID, clientName)
 		if err != nil {
 			// A retried complete of a file that is already closed succeeds.
@@ -214,18 +214,11 @@ func (ns *Namespace) completeOnce(c *Caller, src string, fileID uint64, clientNa
 		if len(waiting) > 0 {
 			return nil, &waitReplication{ids: waiting, err: errorf(ExIO, "not replicated yet")}
 		}
-		now := ns.nowMillis()
-		op := &nnpb.Op{Body: &nnpb.Op_CloseFile{CloseFile: &nnpb.CloseFile{Path: path, Mtime: now, Atime: now, Blocks: blocks}}}
-		if _, err := ns.logApply(op); err != nil {
+		if _, err := ns.logApply(ns.closeOp(path, blocks)); err != nil {
 			return nil, err
 		}
 		return true, nil
 	})
-	if err != nil {
-		return false, err
-	}
-	b, _ := res.(bool)
-	return b, nil
 }
 
 // AbandonBlock drops the last block of a file being written (the client
@@ -342,7 +335,7 @@ func (ns *Namespace) Fsync(c *Caller, src string, fileID uint64, clientName stri
 // block holding data of unknown final length) are left to the block
 // manager: the lease moves to the NameNode and the answer is false.
 func (ns *Namespace) RecoverLease(c *Caller, src, clientName string, force bool) (bool, error) {
-	res, err := ns.write(c, "Cannot recover the lease of "+src, func() (any, error) {
+	return ns.writeBool(c, "Cannot recover the lease of "+src, func() (any, error) {
 		p, err := ns.existing(c, src, permCheck{access: accWrite})
 		if err != nil {
 			return nil, err
@@ -353,11 +346,6 @@ func (ns *Namespace) RecoverLease(c *Caller, src, clientName string, force bool)
 		}
 		return ns.releaseLeaseLocked(n)
 	})
-	if err != nil {
-		return false, err
-	}
-	b, _ := res.(bool)
-	return b, nil
 }
 
 // releaseLeaseLocked closes a file under construction whose writer is
@@ -386,9 +374,7 @@ func (ns *Namespace) releaseLeaseLocked(n *INode) (bool, error) {
 			return false, nil
 		}
 	}
-	now := ns.nowMillis()
-	op := &nnpb.Op{Body: &nnpb.Op_CloseFile{CloseFile: &nnpb.CloseFile{Path: n.fullPath(), Mtime: now, Atime: now, Blocks: blocks}}}
-	if _, err := ns.logApply(op); err != nil {
+	if _, err := ns.logApply(ns.closeOp(n.fullPath(), blocks)); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -479,7 +465,7 @@ func (ns *Namespace) touchAtime(path string, id uint64) {
 // (true); otherwise the last block must be recovered on the DataNodes to
 // the new length and the file stays open until then (false).
 func (ns *Namespace) Truncate(c *Caller, src string, newLength int64, clientName string) (bool, error) {
-	res, err := ns.write(c, "Cannot truncate for "+src, func() (any, error) {
+	return ns.writeBool(c, "Cannot truncate for "+src, func() (any, error) {
 		if newLength < 0 {
 			return nil, errorf(ExIllegalArgument, "Cannot truncate to a negative file size: %d.", newLength)
 		}
@@ -535,9 +521,4 @@ func (ns *Namespace) Truncate(c *Caller, src string, newLength int64, clientName
 		}
 		return onBoundary, nil
 	})
-	if err != nil {
-		return false, err
-	}
-	b, _ := res.(bool)
-	return b, nil
 }

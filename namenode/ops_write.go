@@ -293,7 +293,7 @@ func (ns *Namespace) appendLocked(c *Caller, p *iPath, clientName string) (*Appe
 // Delete removes src; a non-empty directory needs recursive. A missing
 // path or the root answers false.
 func (ns *Namespace) Delete(c *Caller, src string, recursive bool) (bool, error) {
-	res, err := ns.write(c, "Cannot delete "+src, func() (any, error) {
+	return ns.writeBool(c, "Cannot delete "+src, func() (any, error) {
 		p, err := ns.resolve(src)
 		if err != nil {
 			return nil, err
@@ -325,17 +325,12 @@ func (ns *Namespace) Delete(c *Caller, src string, recursive bool) (bool, error)
 		}
 		return true, nil
 	})
-	if err != nil {
-		return false, err
-	}
-	b, _ := res.(bool)
-	return b, nil
 }
 
 // Rename is the old rename: failures answer false rather than an
 // exception, and an existing directory destination means "move into".
 func (ns *Namespace) Rename(c *Caller, src, dst string) (bool, error) {
-	res, err := ns.write(c, "Cannot rename "+src, func() (any, error) {
+	return ns.writeBool(c, "Cannot rename "+src, func() (any, error) {
 		dp, err := ns.resolve(dst)
 		if err != nil {
 			return nil, err
@@ -359,11 +354,6 @@ func (ns *Namespace) Rename(c *Caller, src, dst string) (bool, error) {
 		}
 		return nil, err
 	})
-	if err != nil {
-		return false, err
-	}
-	b, _ := res.(bool)
-	return b, nil
 }
 
 // Rename2 is rename with Hadoop's Options.Rename semantics: exceptions
@@ -525,7 +515,7 @@ func (ns *Namespace) SetTimes(c *Caller, src string, mtime, atime int64) error {
 // SetReplication changes a file's target replication; a directory or a
 // missing path answers false.
 func (ns *Namespace) SetReplication(c *Caller, src string, r int) (bool, error) {
-	res, err := ns.write(c, "Cannot set replication for "+src, func() (any, error) {
+	return ns.writeBool(c, "Cannot set replication for "+src, func() (any, error) {
 		if err := ns.checkReplication(r, src); err != nil {
 			return nil, err
 		}
@@ -543,11 +533,6 @@ func (ns *Namespace) SetReplication(c *Caller, src string, r int) (bool, error) 
 		_, err = ns.logApply(&nnpb.Op{Body: &nnpb.Op_SetReplication{SetReplication: &nnpb.SetReplication{Path: joinPath(p.parts), Replication: uint32(r)}}})
 		return true, err
 	})
-	if err != nil {
-		return false, err
-	}
-	b, _ := res.(bool)
-	return b, nil
 }
 
 // SetStoragePolicy tags an inode with a block storage policy id.

@@ -83,8 +83,7 @@ func (ns *Namespace) CommitBlockSync(c *Caller, blockID, newGS, newLen uint64, c
 		path := n.fullPath()
 		var op *nnpb.Op
 		if closeFile {
-			now := ns.nowMillis()
-			op = &nnpb.Op{Body: &nnpb.Op_CloseFile{CloseFile: &nnpb.CloseFile{Path: path, Mtime: now, Atime: now, Blocks: blocks}}}
+			op = ns.closeOp(path, blocks)
 		} else {
 			op = &nnpb.Op{Body: &nnpb.Op_UpdateBlocks{UpdateBlocks: &nnpb.UpdateBlocks{Path: path, Blocks: blocks}}}
 		}
