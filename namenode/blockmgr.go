@@ -137,31 +137,45 @@ type BlockManager struct {
 	// Racks of clients that are not DataNodes, resolved in the background
 	// so no topology script ever runs under a lock.
 	crMu        sync.Mutex
-	clientRacks map[string]string
+	clientRacks map[string]clientRackEntry
 }
 
-// clientRack is the rack of an outside client, "" until it is known.
+// clientRack is the rack of an outside client as last resolved ("" when
+// unknown); it never runs the topology script, so it is safe under locks.
 func (bm *BlockManager) clientRack(ip string) string {
-	if ip == "" {
-		return ""
-	}
 	bm.crMu.Lock()
 	defer bm.crMu.Unlock()
-	r, ok := bm.clientRacks[ip]
-	if !ok {
-		bm.clientRacks[ip] = "" // resolving
-		go func() {
-			rk := bm.mapper.Resolve([]string{ip})
-			bm.crMu.Lock()
-			if len(rk) == 1 && rk[0] != rack.DefaultRack {
-				bm.clientRacks[ip] = rk[0]
-			} else {
-				delete(bm.clientRacks, ip) // try again later
-			}
-			bm.crMu.Unlock()
-		}()
+	return bm.clientRacks[ip].rack
+}
+
+// ResolveClient makes sure an outside client's rack is known before a
+// call that sorts or places by it. It runs the topology script when the
+// client is new (or its last failed answer is over a minute old), and must
+// be called without the namespace or block-manager locks held.
+func (bm *BlockManager) ResolveClient(ip string) {
+	if ip == "" {
+		return
 	}
-	return r
+	bm.crMu.Lock()
+	e, ok := bm.clientRacks[ip]
+	bm.crMu.Unlock()
+	if ok && (e.rack != "" || time.Since(e.at) < time.Minute) {
+		return
+	}
+	rk := bm.mapper.Resolve([]string{ip})
+	e = clientRackEntry{at: time.Now()}
+	if len(rk) == 1 && rk[0] != rack.DefaultRack {
+		e.rack = rk[0]
+	}
+	bm.crMu.Lock()
+	bm.clientRacks[ip] = e
+	bm.crMu.Unlock()
+}
+
+// clientRackEntry is a resolved (or failed, rack "") client rack.
+type clientRackEntry struct {
+	rack string
+	at   time.Time
 }
 
 // WaitMinReplicated waits until every block has min good replicas, or
@@ -216,7 +230,7 @@ func NewBlockManager(ns *Namespace, set BlockSettings, log logrus.FieldLogger) (
 	bm := &BlockManager{set: set, log: log, ns: ns, now: time.Now, topo: rack.NewTopology(), policy: pol, mapper: m,
 		nodes: map[string]*datanode{}, byAddr: map[string]*datanode{}, locs: map[uint64][]replicaLoc{},
 		expected: map[uint64][]*datanode{}, dirty: map[uint64]struct{}{}, pending: map[uint64]*pendingRepl{},
-		minRepl: ns.set.MinReplication, changed: make(chan struct{}), clientRacks: map[string]string{}}
+		minRepl: ns.set.MinReplication, changed: make(chan struct{}), clientRacks: map[string]clientRackEntry{}}
 	bm.safe.init(set)
 	if err := bm.loadHostLists(); err != nil {
 		return nil, err

@@ -92,6 +92,7 @@ func (r *clientRPC) addBlock(_ context.Context, c *Caller, req *pb.AddBlockReque
 	if err := r.checkPool(req.GetPrevious()); err != nil {
 		return nil, err
 	}
+	r.nn.bm.ResolveClient(c.Machine)
 	lb, err := r.ns().AddBlock(c, AddBlockArgs{Src: req.GetSrc(), FileID: req.GetFileId(), ClientName: req.GetClientName(),
 		Previous: blockFromPB(req.GetPrevious()), Exclude: addrsOf(req.GetExcludeNodes()), Favored: req.GetFavoredNodes()})
 	if err != nil {
@@ -153,6 +154,7 @@ func (r *clientRPC) getAdditionalDatanode(_ context.Context, c *Caller, req *pb.
 }
 
 func (r *clientRPC) getBlockLocations(_ context.Context, c *Caller, req *pb.GetBlockLocationsRequestProto) (*pb.GetBlockLocationsResponseProto, error) {
+	r.nn.bm.ResolveClient(c.Machine)
 	lbs, err := r.ns().GetBlockLocations(c, req.GetSrc(), req.GetOffset(), req.GetLength())
 	if err != nil {
 		return nil, err
