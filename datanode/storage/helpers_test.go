@@ -47,6 +47,8 @@ func testOptions(t testing.TB, n int) Options {
 		BlockSize:         1 << 20,
 		RefreshInterval:   -1,
 		IndexMemTableSize: 4 << 20,
+		// Tests that want the directory scanner run it or turn it on.
+		DirScanInterval: -1,
 	}
 }
 

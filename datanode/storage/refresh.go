@@ -28,7 +28,7 @@ import (
 // is the leaves changed in the last refresh interval; after a clean stop,
 // the leaves changed in the last racyWindow. Files changed in place
 // (same directory entries) are not seen here but by the size check on
-// read and report and by the block scanner.
+// read, by the directory scanner (dirscan.go) and by the block scanner.
 const racyWindow = 2 * time.Second
 
 // certified tells whether a leaf record certifies the leaf.

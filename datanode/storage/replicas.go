@@ -1,11 +1,12 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -33,58 +34,44 @@ func (s *Store) replicaLocked(ri *replicaInfo) Replica {
 }
 
 // Report lists the replicas of every working volume for a block report:
-// finalized, RBW and RWR. Every volume that works has an entry, possibly
-// empty. Each replica not being written is checked with a stat: one whose
-// block file vanished or changed size is dropped and handed to
-// OnReplicaLost instead of being reported.
+// finalized, RBW and RWR, each volume's sorted by block id. Every volume
+// that works has an entry, possibly empty. It is built from the replica
+// map alone, touching no file, as Hadoop's is: files that vanish or change
+// behind the store's back are found by reads, the block scanner and the
+// directory scanner (dirscan.go), which hand them to OnReplicaLost.
 func (s *Store) Report() map[string][]Replica {
-	type item struct {
-		ri   *replicaInfo
-		ver  uint64
-		r    Replica
-		path string
-	}
-	s.mu.RLock()
 	out := map[string][]Replica{}
-	for _, v := range s.vols {
-		if !v.failed.Load() && v.storageID != "" && s.ready {
-			out[v.storageID] = []Replica{}
-		}
-	}
-	if s.closed || !s.ready {
+	s.mu.RLock()
+	if !s.ready {
 		s.mu.RUnlock()
 		return out
 	}
-	items := make([]item, 0, len(s.replicas))
-	for _, ri := range s.replicas {
-		if ri.vol.failed.Load() {
-			continue
+	lists := make([][]Replica, len(s.vols))
+	for i, v := range s.vols {
+		if !v.failed.Load() && v.storageID != "" {
+			n := v.count
+			if s.closed {
+				n = 0
+			}
+			lists[i] = make([]Replica, 0, n)
 		}
-		it := item{ri: ri, ver: ri.version, r: s.replicaLocked(ri)}
-		if ri.writer == nil {
-			it.path = filepath.Join(ri.vol.lay.dirOf(ri.id, ri.state), blockName(ri.id))
+	}
+	if !s.closed {
+		for _, ri := range s.replicas {
+			i := slices.Index(s.vols, ri.vol)
+			if i < 0 || lists[i] == nil || ri.vol.failed.Load() {
+				continue
+			}
+			lists[i] = append(lists[i], s.replicaLocked(ri))
 		}
-		items = append(items, it)
 	}
 	s.mu.RUnlock()
-	sort.Slice(items, func(i, j int) bool { return items[i].r.BlockID < items[j].r.BlockID })
-	for _, it := range items {
-		v := it.ri.vol
-		if v.failed.Load() {
+	for i, v := range s.vols {
+		if lists[i] == nil || v.failed.Load() { // failed meanwhile
 			continue
 		}
-		if it.path != "" {
-			st, err := s.fs.Stat(it.path)
-			if err != nil || uint64(st.Size()) != it.r.NumBytes {
-				if s.checkLost(it.ri, it.ver) {
-					continue
-				}
-			}
-		}
-		if v.failed.Load() {
-			continue
-		}
-		out[it.r.StorageID] = append(out[it.r.StorageID], it.r)
+		slices.SortFunc(lists[i], func(a, b Replica) int { return cmp.Compare(a.BlockID, b.BlockID) })
+		out[v.storageID] = lists[i]
 	}
 	return out
 }
@@ -238,16 +225,17 @@ func (s *Store) failVolume(v *volume, cause error) {
 }
 
 // checkLost re-checks a replica whose block file looked missing or of the
-// wrong size: if it still does (and nobody changed the replica since the
-// caller looked at version ver), it is dropped, a wrong-sized file is set
-// aside as corrupt, and OnReplicaLost is told. It reports whether the
-// replica was dropped (or its volume failed).
+// wrong size, or whose meta file looked missing: if it still does (and
+// nobody changed the replica since the caller looked at version ver, and
+// no writer has it), it is dropped, a wrong-sized file or a block without
+// its meta file is set aside as corrupt, and OnReplicaLost is told. It
+// reports whether the replica was dropped (or its volume failed).
 func (s *Store) checkLost(ri *replicaInfo, ver uint64) bool {
 	ri.opMu.Lock()
 	s.mu.RLock()
 	current := !ri.removed && ri.version == ver && ri.writer == nil
 	removed := ri.removed
-	v, st, want := ri.vol, ri.state, ri.numBytes
+	v, st, want, gs := ri.vol, ri.state, ri.numBytes, ri.gs
 	r := Replica{}
 	if current {
 		r = s.replicaLocked(ri)
@@ -257,13 +245,23 @@ func (s *Store) checkLost(ri *replicaInfo, ver uint64) bool {
 		ri.opMu.Unlock()
 		return removed
 	}
-	path := filepath.Join(v.lay.dirOf(ri.id, st), blockName(ri.id))
+	dir := v.lay.dirOf(ri.id, st)
+	path := filepath.Join(dir, blockName(ri.id))
 	fi, err := s.fs.Stat(path)
+	metaGone := false
+	if err == nil && uint64(fi.Size()) == want {
+		_, err = s.fs.Stat(filepath.Join(dir, metaName(ri.id, gs)))
+		if err == nil {
+			ri.opMu.Unlock()
+			return false
+		}
+		metaGone = errors.Is(err, fs.ErrNotExist)
+	}
 	var reason error
 	switch {
-	case err == nil && uint64(fi.Size()) == want:
-		ri.opMu.Unlock()
-		return false
+	case metaGone:
+		reason = fmt.Errorf("storage: blk_%d: meta file %s vanished: %w", int64(ri.id), metaName(ri.id, gs), ErrReplicaNotFound)
+		s.setAside(ri)
 	case err == nil:
 		reason = fmt.Errorf("storage: blk_%d: block file %s is %d bytes, expected %d: %w", int64(ri.id), path, fi.Size(), want, ErrChecksum)
 		s.setAside(ri)
@@ -272,7 +270,7 @@ func (s *Store) checkLost(ri *replicaInfo, ver uint64) bool {
 		s.unlink(ri)
 	default:
 		ri.opMu.Unlock()
-		s.ioErr(v, err, "stat blk_%d", int64(ri.id))
+		s.ioErr(v, err, "stat files of blk_%d", int64(ri.id))
 		return v.failed.Load()
 	}
 	ri.opMu.Unlock()

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -187,8 +188,12 @@ func TestLostReplicaNoticed(t *testing.T) {
 	if _, ok := s.Get(1); ok {
 		t.Fatal("vanished replica still held")
 	}
-	// 2: truncated behind our back; the report notices and sets it aside.
+	// 2: truncated behind our back; the directory scanner notices and
+	// sets it aside (the report itself touches no file).
 	os.Truncate(finalizedPath(vol, 2), 100)
+	if _, err := s.ScanDirectories(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	rep := reportIDs(s)
 	if _, ok := rep[2]; ok || len(rep) != 1 {
 		t.Fatalf("report: %v", rep)

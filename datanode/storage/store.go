@@ -69,6 +69,26 @@ type Options struct {
 	// IndexMemTableSize is badger's memtable size (16 MiB when 0).
 	IndexMemTableSize int64
 
+	// DirScanInterval is dfs.datanode.directoryscan.interval: how often
+	// the directory scanner (dirscan.go) checks every replica's files
+	// against the map (6 hours when 0, as Hadoop; never when negative, the
+	// start-up scan included). Block reports come from the map alone.
+	DirScanInterval time.Duration
+	// DirScanDelay is how long after the block pool is loaded the first
+	// directory scan starts (10 seconds when 0), so a restart notices
+	// files that vanished or changed while the DataNode was down soon
+	// after its first block report rather than hours later.
+	DirScanDelay time.Duration
+	// DirScanThreads is dfs.datanode.directoryscan.threads: how many
+	// volumes are scanned at once (1 when 0).
+	DirScanThreads int
+	// DirScanThrottleMsPerSec is
+	// dfs.datanode.directoryscan.throttle.limit.ms.per.sec: each scanning
+	// thread runs at most this many milliseconds of every second. 1000
+	// (Hadoop's default, also when 0) does not throttle; values outside
+	// 1..1000 are refused with a warning and do not throttle either.
+	DirScanThrottleMsPerSec int
+
 	// OnReplicaLost, when set, is told about replicas the store dropped
 	// because their files vanished or changed behind its back (the
 	// DataNode reports them to the NameNode). It is called without the
@@ -135,6 +155,9 @@ type Store struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	// dirScanMu lets one directory scan run at a time.
+	dirScanMu sync.Mutex
+
 	// leavesListed is how many leaf directories the last load listed.
 	leavesListed int
 }
@@ -170,6 +193,22 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.IndexMemTableSize <= 0 {
 		opts.IndexMemTableSize = 16 << 20
+	}
+	if opts.DirScanInterval == 0 {
+		opts.DirScanInterval = DefaultDirScanInterval
+	}
+	if opts.DirScanDelay <= 0 {
+		opts.DirScanDelay = DefaultDirScanDelay
+	}
+	if opts.DirScanThreads <= 0 {
+		opts.DirScanThreads = 1
+	}
+	if t := opts.DirScanThrottleMsPerSec; t < 1 || t > 1000 {
+		if t != 0 {
+			opts.Logger.WithField("dfs.datanode.directoryscan.throttle.limit.ms.per.sec", t).
+				Warn("directory scan throttle outside 1..1000 ms per second; not throttling")
+		}
+		opts.DirScanThrottleMsPerSec = 1000
 	}
 	switch opts.Policy {
 	case "":
@@ -422,6 +461,10 @@ func (s *Store) SetBlockPool(bpid, clusterID string) error {
 	s.mu.Lock()
 	s.ready = true
 	s.mu.Unlock()
+	if s.opts.DirScanInterval > 0 {
+		s.wg.Add(1)
+		go s.dirScanLoop(s.opts.DirScanDelay, s.opts.DirScanInterval)
+	}
 	return s.Healthy()
 }
 

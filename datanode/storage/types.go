@@ -2,8 +2,10 @@
 // as Hadoop lays out dfs.datanode.data.dir (current/<bpid>/current/
 // {finalized,rbw}, subdir fan-out, blk_<id> and blk_<id>_<gs>.meta files in
 // Hadoop's BlockMetadataHeader format), replica states (RBW, RWR,
-// finalized), volume choosing, failed-volume handling, a block scanner, and
-// a replica index in badger so a restart does not list every directory.
+// finalized), volume choosing, failed-volume handling, a block scanner, a
+// directory scanner reconciling the replica map with the disks in the
+// background (so block reports come from memory), and a replica index in
+// badger so a restart does not list every directory.
 //
 // The index is a cache of the disk, certified per finalized leaf directory
 // by the directory's mtime: every change we make to a leaf directory is
