@@ -208,15 +208,31 @@ func (rc *receiver) respond() {
 			// What the pipeline acknowledged is what readers may see.
 			rc.w.SetAcked(pa.end)
 		}
-		buf = append(buf[:0], encodeAck(ack{seqno: pa.seqno, replies: replies})...)
-		rc.up.SetWriteDeadline(time.Now().Add(rc.d.set.WriteTimeout))
-		if _, err := rc.up.Write(buf); err != nil {
-			rc.log.WithError(err).Info("cannot ack upstream")
-			rc.abort()
-			return
+		buf = append(buf, encodeAck(ack{seqno: pa.seqno, replies: replies})...)
+		end := pa.last || pa.status != hadooppb.Status_SUCCESS
+		if end || !rc.moreAcksReady() || len(buf) >= 4<<10 {
+			// Acks that are ready together go up in one write: on a busy
+			// pipeline a system call per packet and hop is what costs.
+			rc.up.SetWriteDeadline(time.Now().Add(rc.d.set.WriteTimeout))
+			if _, err := rc.up.Write(buf); err != nil {
+				rc.log.WithError(err).Info("cannot ack upstream")
+				rc.abort()
+				return
+			}
+			buf = buf[:0]
 		}
-		if pa.last || pa.status != hadooppb.Status_SUCCESS {
+		if end {
 			return
 		}
 	}
+}
+
+// moreAcksReady tells whether the next ack can be built without waiting:
+// a packet is queued and its mirror's ack (if any) is already buffered.
+func (rc *receiver) moreAcksReady() bool {
+	if len(rc.acks) == 0 {
+		return false
+	}
+	m := rc.mirror
+	return m == nil || m.broken.Load() || m.br.Buffered() > 0
 }

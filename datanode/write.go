@@ -446,7 +446,8 @@ func (rc *receiver) write(p *packet) error {
 				rc.sums = rc.cs.appendSums(rc.sums[:0], data, off)
 				sums = rc.sums
 			}
-			if err := rc.w.WriteChunks(off, data, sums); err != nil {
+			// check verified the packet's sums; recomputed ones are right.
+			if err := rc.w.WriteVerifiedChunks(off, data, sums); err != nil {
 				return err
 			}
 		}

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/avatarfs/avatarfs/conf"
@@ -30,6 +32,14 @@ func runDataNode(g conf.GenericOptions, args []string, stdout, stderr io.Writer)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	if addr := os.Getenv("AVATARFS_PPROF"); addr != "" {
+		if strings.HasPrefix(addr, ":") {
+			// ":port": on this DataNode's own address, so that several
+			// DataNodes of one machine can all be profiled.
+			if v, ok := c.Get("dfs.datanode.address"); ok {
+				h, _, _ := net.SplitHostPort(v)
+				addr = h + addr
+			}
+		}
 		go http.ListenAndServe(addr, nil) // pprof, for profiling only
 	}
 	defer signal.Stop(sig)

@@ -96,6 +96,9 @@ func runNameNode(g conf.GenericOptions, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	if addr := os.Getenv("AVATARFS_PPROF"); addr != "" {
+		if strings.HasPrefix(addr, ":") {
+			addr = ln.Addr().(*net.TCPAddr).IP.String() + addr // beside the DataNodes' own
+		}
 		go func() { log.WithError(http.ListenAndServe(addr, nil)).Warn("pprof server stopped") }()
 	}
 	sig := make(chan os.Signal, 1)

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+
 	"io/fs"
 	"path/filepath"
 	"sync"
@@ -257,6 +257,17 @@ func (w *ReplicaWriter) fail(err error, what string) error {
 // Every piece is verified first: on a mismatch nothing is written and the
 // error is a *ChecksumError (ErrChecksum) with the piece's offset.
 func (w *ReplicaWriter) WriteChunks(offset uint64, data, checksums []byte) error {
+	return w.writeChunks(offset, data, checksums, true)
+}
+
+// WriteVerifiedChunks is WriteChunks for a caller that has just verified
+// checksums against data itself (the DataNode checks every packet before
+// forwarding it): the CRCs are not computed a second time.
+func (w *ReplicaWriter) WriteVerifiedChunks(offset uint64, data, checksums []byte) error {
+	return w.writeChunks(offset, data, checksums, false)
+}
+
+func (w *ReplicaWriter) writeChunks(offset uint64, data, checksums []byte, verify bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
@@ -270,8 +281,10 @@ func (w *ReplicaWriter) WriteChunks(offset uint64, data, checksums []byte) error
 		return fmt.Errorf("storage: blk_%d: write at offset %d, replica holds %d bytes (a write must start at its end or in its last partial chunk): %w",
 			int64(w.id), offset, on, ErrBadOffset)
 	}
-	if err := w.spec.verify(w.id, offset, data, checksums); err != nil {
-		return fmt.Errorf("storage: write blk_%d: %w", int64(w.id), err)
+	if verify {
+		if err := w.spec.verify(w.id, offset, data, checksums); err != nil {
+			return fmt.Errorf("storage: write blk_%d: %w", int64(w.id), err)
+		}
 	}
 	if end <= on {
 		return nil // a resend of bytes we hold
@@ -289,17 +302,12 @@ func (w *ReplicaWriter) WriteChunks(offset uint64, data, checksums []byte) error
 		}
 		sums = append(sums, checksums[next*cs:]...)
 	}
-	if _, err := w.blk.Seek(int64(on), io.SeekStart); err != nil {
-		return w.fail(err, "seek")
-	}
-	if _, err := w.blk.Write(fresh); err != nil {
+	// Positioned writes: one system call per file, no seeks.
+	if _, err := w.blk.WriteAt(fresh, int64(on)); err != nil {
 		return w.fail(err, "write")
 	}
 	if cs > 0 {
-		if _, err := w.meta.Seek(metaHeaderSize+int64(on/bpc)*int64(cs), io.SeekStart); err != nil {
-			return w.fail(err, "seek meta of")
-		}
-		if _, err := w.meta.Write(sums); err != nil {
+		if _, err := w.meta.WriteAt(sums, metaHeaderSize+int64(on/bpc)*int64(cs)); err != nil {
 			return w.fail(err, "write meta of")
 		}
 	}

@@ -123,6 +123,14 @@ func (f *injectFile) Write(p []byte) (int, error) {
 	return f.File.Write(p)
 }
 
+// WriteAt fails like Write: both are writes to the rule.
+func (f *injectFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.fs.check(OpWrite, f.Name()); err != nil {
+		return 0, err
+	}
+	return f.File.WriteAt(p, off)
+}
+
 func (f *injectFile) Sync() error {
 	if err := f.fs.check(OpSync, f.Name()); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package editlog
 
 import (
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -211,6 +212,19 @@ func (f *memFile) Write(p []byte) (int, error) {
 	}
 	copy(f.d.b[f.off:], p)
 	f.off += int64(len(p))
+	return len(p), nil
+}
+
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.append {
+		return 0, errors.New("memfs: WriteAt on a file opened for append")
+	}
+	if end := off + int64(len(p)); end > int64(len(f.d.b)) {
+		f.d.b = append(f.d.b, make([]byte, end-int64(len(f.d.b)))...)
+	}
+	copy(f.d.b[off:], p)
 	return len(p), nil
 }
 
