@@ -59,6 +59,7 @@ type Client struct {
 	cur int
 
 	hc *hdfs.Client
+	sc *shortCircuit
 }
 
 // UserName is the user a client acts as under simple authentication:
@@ -95,6 +96,7 @@ func New(c *conf.Config) (*Client, error) {
 		umask:     umask,
 		defaultFS: defaultFS(c),
 		name:      clientName(),
+		sc:        newShortCircuit(c),
 	}
 	if err := cl.connect(0); err != nil {
 		return nil, err

@@ -12,17 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Open opens file p for reading through the data path. The file is looked
-// up with the client's own RPC first, so a missing or forbidden path gives
-// the NameNode's exception.
-func (c *Client) Open(p string) (*hdfs.FileReader, error) {
-	if _, err := c.BlockLocations(p, 0, 1); err != nil {
-		return nil, err
-	}
-	r, err := c.hc.Open(p)
-	return r, hadoopErr(err)
-}
-
 // Writer writes data to a file of the file system through the project's
 // own block writer (FileWriter: a deep packet window and pipeline
 // recovery); Close completes the file.

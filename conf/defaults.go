@@ -173,6 +173,8 @@ var defaults = []KeyInfo{
 	tInt("dfs.datanode.max.transfer.threads", "4096"),
 	tInt("dfs.datanode.scan.period.hours", "504"),
 	tDur("dfs.datanode.directoryscan.interval", "21600", sec),
+	tInt("dfs.datanode.directoryscan.threads", "1"),
+	tInt("dfs.datanode.directoryscan.throttle.limit.ms.per.sec", "1000"),
 	tSize("dfs.datanode.max.locked.memory", "0"),
 	tSize("dfs.datanode.balance.bandwidthPerSec", "100m"),
 	tDur("dfs.datanode.socket.write.timeout", "480000", ms),
@@ -180,6 +182,8 @@ var defaults = []KeyInfo{
 	// client
 	tDur("dfs.client.socket-timeout", "60000", ms),
 	tBool("dfs.client.read.shortcircuit", "false"),
+	tBool("dfs.client.read.shortcircuit.skip.checksum", "false"),
+	tStr("dfs.domain.socket.path", ""),
 	tInt("dfs.client.failover.max.attempts", "15"),
 	tDur("dfs.client.failover.sleep.base.millis", "500", ms),
 	tDur("dfs.client.failover.sleep.max.millis", "15000", ms),

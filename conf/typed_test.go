@@ -302,3 +302,15 @@ func TestLoadValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestDomainSocketPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/var/lib/hadoop-hdfs/dn_socket", "/var/lib/hadoop-hdfs/dn_socket"},
+		{"/run/dn._PORT", "/run/dn.9866"},
+		{"/run/_PORT/dn._PORT", "/run/9866/dn.9866"},
+	} {
+		if got := DomainSocketPath(tc.in, 9866); got != tc.want {
+			t.Errorf("DomainSocketPath(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

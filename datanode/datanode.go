@@ -81,6 +81,14 @@ type Settings struct {
 	ScanPeriod time.Duration
 	// ScanBytesPerSec is dfs.block.scanner.volume.bytes.per.second.
 	ScanBytesPerSec int64
+	// DirScanInterval is dfs.datanode.directoryscan.interval (negative: no
+	// directory scanner).
+	DirScanInterval time.Duration
+	// DirScanThreads is dfs.datanode.directoryscan.threads.
+	DirScanThreads int
+	// DirScanThrottleMsPerSec is
+	// dfs.datanode.directoryscan.throttle.limit.ms.per.sec.
+	DirScanThrottleMsPerSec int
 	// Reserved is dfs.datanode.du.reserved.
 	Reserved int64
 	// SyncOnClose is dfs.datanode.synconclose.
@@ -89,26 +97,37 @@ type Settings struct {
 	FailedVolumesTolerated int
 	// BytesPerChecksum is dfs.bytes-per-checksum.
 	BytesPerChecksum int
+	// DomainSocketPath is dfs.domain.socket.path ("_PORT" not yet
+	// replaced by the transfer port): where short-circuit reads are served.
+	DomainSocketPath string
+	// ShortCircuit is dfs.client.read.shortcircuit: whether the domain
+	// socket hands out replica file descriptors.
+	ShortCircuit bool
 }
 
 // SettingsFromConf reads the DataNode's settings.
 func SettingsFromConf(c *conf.Config) Settings {
 	s := Settings{
-		XferAddr:               c.String("dfs.datanode.address"),
-		Hostname:               c.String("dfs.datanode.hostname"),
-		InfoPort:               portOf(c.String("dfs.datanode.http.address")),
-		IPCPort:                portOf(c.String("dfs.datanode.ipc.address")),
-		DataDirs:               c.String("dfs.datanode.data.dir"),
-		HeartbeatInterval:      c.Duration("dfs.heartbeat.interval"),
-		BlockReportInterval:    c.Duration("dfs.blockreport.intervalMsec"),
-		MaxTransferThreads:     int(c.Int("dfs.datanode.max.transfer.threads")),
-		SocketTimeout:          c.Duration("dfs.client.socket-timeout"),
-		WriteTimeout:           c.Duration("dfs.datanode.socket.write.timeout"),
-		Reserved:               c.Size("dfs.datanode.du.reserved"),
-		FailedVolumesTolerated: int(c.Int("dfs.datanode.failed.volumes.tolerated")),
-		BytesPerChecksum:       int(c.Int("dfs.bytes-per-checksum")),
-		SyncOnClose:            c.Bool("dfs.datanode.synconclose"),
-		ScanBytesPerSec:        1 << 20,
+		XferAddr:                c.String("dfs.datanode.address"),
+		Hostname:                c.String("dfs.datanode.hostname"),
+		InfoPort:                portOf(c.String("dfs.datanode.http.address")),
+		IPCPort:                 portOf(c.String("dfs.datanode.ipc.address")),
+		DataDirs:                c.String("dfs.datanode.data.dir"),
+		HeartbeatInterval:       c.Duration("dfs.heartbeat.interval"),
+		BlockReportInterval:     c.Duration("dfs.blockreport.intervalMsec"),
+		MaxTransferThreads:      int(c.Int("dfs.datanode.max.transfer.threads")),
+		SocketTimeout:           c.Duration("dfs.client.socket-timeout"),
+		WriteTimeout:            c.Duration("dfs.datanode.socket.write.timeout"),
+		Reserved:                c.Size("dfs.datanode.du.reserved"),
+		FailedVolumesTolerated:  int(c.Int("dfs.datanode.failed.volumes.tolerated")),
+		BytesPerChecksum:        int(c.Int("dfs.bytes-per-checksum")),
+		SyncOnClose:             c.Bool("dfs.datanode.synconclose"),
+		ScanBytesPerSec:         1 << 20,
+		DirScanInterval:         c.Duration("dfs.datanode.directoryscan.interval"),
+		DirScanThreads:          int(c.Int("dfs.datanode.directoryscan.threads")),
+		DirScanThrottleMsPerSec: int(c.Int("dfs.datanode.directoryscan.throttle.limit.ms.per.sec")),
+		DomainSocketPath:        c.String("dfs.domain.socket.path"),
+		ShortCircuit:            c.Bool("dfs.client.read.shortcircuit"),
 	}
 	if v, ok := c.Get("dfs.block.scanner.volume.bytes.per.second"); ok && v != "" {
 		if n, err := conf.ParseSize(v); err == nil {
@@ -166,7 +185,8 @@ type DataNode struct {
 	nnAddrs []string
 
 	ln       net.Listener
-	id       *dnpb.DatanodeID // fixed by New
+	domainLn *net.UnixListener // dfs.domain.socket.path, nil when not served
+	id       *dnpb.DatanodeID  // fixed by New
 	actors   []*nnActor
 	xceivers atomic.Int32 // active DataTransferProtocol connections and transfers
 
@@ -243,18 +263,21 @@ func New(opts Options) (*DataNode, error) {
 			policy = storage.PolicyAvailableSpace
 		}
 		st, err := storage.Open(storage.Options{
-			FS:                     fsys,
-			Volumes:                vols,
-			Reserved:               set.Reserved,
-			SyncOnClose:            set.SyncOnClose,
-			FailedVolumesTolerated: set.FailedVolumesTolerated,
-			Policy:                 policy,
-			BytesPerChecksum:       set.BytesPerChecksum,
-			ChecksumType:           opts.Conf.String("dfs.checksum.type"),
-			BlockSize:              opts.Conf.Size("dfs.blocksize"),
-			Logger:                 log.WithField("component", "storage"),
-			OnReplicaLost:          d.replicaLost,
-			OnVolumeFailed:         d.volumeFailed,
+			FS:                      fsys,
+			Volumes:                 vols,
+			Reserved:                set.Reserved,
+			SyncOnClose:             set.SyncOnClose,
+			FailedVolumesTolerated:  set.FailedVolumesTolerated,
+			Policy:                  policy,
+			BytesPerChecksum:        set.BytesPerChecksum,
+			ChecksumType:            opts.Conf.String("dfs.checksum.type"),
+			BlockSize:               opts.Conf.Size("dfs.blocksize"),
+			Logger:                  log.WithField("component", "storage"),
+			OnReplicaLost:           d.replicaLost,
+			OnVolumeFailed:          d.volumeFailed,
+			DirScanInterval:         set.DirScanInterval,
+			DirScanThreads:          set.DirScanThreads,
+			DirScanThrottleMsPerSec: set.DirScanThrottleMsPerSec,
 		})
 		if err != nil {
 			ln.Close()
@@ -264,6 +287,9 @@ func New(opts Options) (*DataNode, error) {
 	}
 	d.opened.Store(d.store)
 	id, err := d.datanodeID()
+	if err == nil {
+		err = d.listenDomain()
+	}
 	if err != nil {
 		d.closeStore()
 		ln.Close()
@@ -287,8 +313,15 @@ func (d *DataNode) Start() error {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.serve()
+		d.serve(d.ln)
 	}()
+	if d.domainLn != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.serve(d.domainLn)
+		}()
+	}
 	for _, a := range d.actors {
 		d.wg.Add(1)
 		go func() {
@@ -325,6 +358,9 @@ func (d *DataNode) Close() error {
 	d.cancel()
 	if d.ln != nil {
 		d.ln.Close()
+	}
+	if d.domainLn != nil {
+		d.domainLn.Close() // and removes the socket file
 	}
 	for _, c := range conns {
 		c.Close()

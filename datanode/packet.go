@@ -100,6 +100,12 @@ func newOpMessage(op byte) proto.Message {
 		return &hadooppb.OpBlockChecksumProto{}
 	case opTransferBlock:
 		return &hadooppb.OpTransferBlockProto{}
+	case opRequestSCFds:
+		return &hadooppb.OpRequestShortCircuitAccessProto{}
+	case opReleaseSCFds:
+		return &hadooppb.ReleaseShortCircuitAccessRequestProto{}
+	case opRequestSCShm:
+		return &hadooppb.ShortCircuitShmRequestProto{}
 	}
 	return nil
 }

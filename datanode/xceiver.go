@@ -33,11 +33,12 @@ const (
 	lingerBytes = 4 << 20
 )
 
-// serve accepts connections until the listener closes.
-func (d *DataNode) serve() {
+// serve accepts connections on ln (the transfer port, or the domain
+// socket of short-circuit reads) until it closes.
+func (d *DataNode) serve(ln net.Listener) {
 	var delay time.Duration
 	for {
-		c, err := d.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if d.closing() || errors.Is(err, net.ErrClosed) {
 				return
@@ -175,6 +176,12 @@ func (d *DataNode) serveConn(c net.Conn) {
 		err = x.transferBlock(m)
 	case *hadooppb.OpReplaceBlockProto:
 		err = x.replaceBlock(m)
+	case *hadooppb.OpRequestShortCircuitAccessProto:
+		err = x.requestShortCircuitFds(m)
+	case *hadooppb.ReleaseShortCircuitAccessRequestProto:
+		err = x.releaseShortCircuitFds()
+	case *hadooppb.ShortCircuitShmRequestProto:
+		err = x.requestShortCircuitShm()
 	}
 	if err != nil {
 		if d.closing() {

@@ -24,8 +24,12 @@ import (
 // Binary is the path of the hdfs binary the harness runs; TestMain builds it.
 var Binary string
 
-// BuildBinary compiles cmd/hdfs into dir and returns its path.
+// BuildBinary compiles cmd/hdfs into dir and returns its path, or returns
+// AVATARFS_HDFS_BIN when set (a prebuilt binary, to compare two builds).
 func BuildBinary(dir string) (string, error) {
+	if bin := os.Getenv("AVATARFS_HDFS_BIN"); bin != "" {
+		return bin, nil // a prebuilt binary, e.g. to compare two builds
+	}
 	out := filepath.Join(dir, "hdfs")
 	args := []string{"build", "-o", out}
 	if os.Getenv("AVATARFS_RACE") != "" {

@@ -4,31 +4,43 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/avatarfs/avatarfs/client"
 )
 
 // BenchmarkDFSIO writes and reads files of 64 MiB with replication 3 on
-// three local DataNodes through the Go Hadoop client, and in the same run
-// measures what the machine can do: a sequential write of the same size to
-// the same disk with fdatasync, loopback TCP, and memory copy. It reports
-// MB/s for each and the ratios. Run with
-// `go test -run '^$' -bench DFSIO -benchtime 1x ./integration/`.
+// three local DataNodes, through the stock Go Hadoop client
+// (colinmarc/hdfs) and through the project's client (its own writer; its
+// reader with short-circuit local reads), reading once from page-cached
+// replicas and once after their pages are dropped. In the same run it
+// measures what the machine can do: a sequential write of the same size
+// with fdatasync, a page-cache write, a cold read of the disk, one
+// loopback TCP stream, memory copy, and relay3 — the bytes relayed
+// through three TCP hops with a page-cache write at each, no checksums
+// and no acks: the ceiling of a replication-3 pipeline on this machine.
+// Run with `go test -run '^$' -bench DFSIO -benchtime 1x ./integration/`.
 func BenchmarkDFSIO(b *testing.B) {
 	const files, size = 4, 64 << 20
-	c := newDataCluster(b, "127.0.0.11", "127.0.0.12", "127.0.0.13")
-	cl := c.Client(currentUserName())
-	cl.MkdirAll("/dfsio", 0o755)
+	c, sc := shortCircuitCluster(b)
+	hc := c.Client(currentUserName())
+	own := projectClient(b, c, sc)
+	hc.MkdirAll("/dfsio", 0o755)
 	data := randomBytes(42, size)
-	mbps := func(n int, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
+	mbps := func(d time.Duration) float64 { return float64(files*size) / (1 << 20) / d.Seconds() }
+	name := func(i int, who string, f int) string { return fmt.Sprintf("/dfsio/%d-%s-%d", i, who, f) }
 	for i := 0; i < b.N; i++ {
-		start := time.Now()
+		// Writes, interleaved so page-cache writeback weighs on both alike.
+		var theirs, ours time.Duration
 		for f := 0; f < files; f++ {
-			w, err := cl.CreateFile(fmt.Sprintf("/dfsio/%d-%d", i, f), 3, 128<<20, 0o644)
+			start := time.Now()
+			w, err := hc.CreateFile(name(i, "colinmarc", f), 3, 128<<20, 0o644)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -38,35 +50,100 @@ func BenchmarkDFSIO(b *testing.B) {
 			if err := w.Close(); err != nil {
 				b.Fatal(err)
 			}
-		}
-		write := mbps(files*size, time.Since(start))
-		start = time.Now()
-		for f := 0; f < files; f++ {
-			r, err := cl.Open(fmt.Sprintf("/dfsio/%d-%d", i, f))
+			theirs += time.Since(start)
+			start = time.Now()
+			ow, err := own.CreateWriter(name(i, "own", f), client.WriteOptions{Replication: 3, BlockSize: 128 << 20})
 			if err != nil {
 				b.Fatal(err)
 			}
-			n, err := io.Copy(io.Discard, r)
-			r.Close()
-			if err != nil || n != size {
-				b.Fatalf("read %d bytes: %v", n, err)
+			if _, err := ow.Write(data); err != nil {
+				b.Fatal(err)
 			}
+			if err := ow.Close(); err != nil {
+				b.Fatal(err)
+			}
+			ours += time.Since(start)
 		}
-		read := mbps(files*size, time.Since(start))
+		readTCP := func() float64 {
+			start := time.Now()
+			for f := 0; f < files; f++ {
+				r, err := hc.Open(name(i, "own", f))
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.Copy(io.Discard, r)
+				r.Close()
+				if err != nil || n != size {
+					b.Fatalf("read %d bytes: %v", n, err)
+				}
+			}
+			return mbps(time.Since(start))
+		}
+		readLocal := func() float64 {
+			buf := make([]byte, 4<<20)
+			start := time.Now()
+			for f := 0; f < files; f++ {
+				r, err := own.Open(name(i, "own", f))
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf)
+				local := r.ShortCircuitBytes()
+				r.Close()
+				if err != nil || n != size || local != size {
+					b.Fatalf("read %d bytes (%d short-circuit): %v", n, local, err)
+				}
+			}
+			return mbps(time.Since(start))
+		}
+		b.ReportMetric(mbps(theirs), "write-colinmarc-MB/s")
+		b.ReportMetric(mbps(ours), "write-own-MB/s")
+		tcpRead, localRead := readTCP(), readLocal()
+		b.ReportMetric(tcpRead, "read-colinmarc-MB/s")
+		b.ReportMetric(localRead, "read-own-shortcircuit-MB/s")
+		dropCache(b, c.Dir)
+		b.ReportMetric(readTCP(), "coldread-colinmarc-MB/s")
+		dropCache(b, c.Dir)
+		b.ReportMetric(readLocal(), "coldread-own-shortcircuit-MB/s")
+
+		relay := relay3Limit(b, c.Dir, files*size)
 		disk := diskLimit(b, c.Dir, size)
 		cache := pageCacheLimit(b, c.Dir, size)
+		cold := coldReadLimit(b, c.Dir, size)
 		tcp := loopbackLimit(b, 256<<20)
 		mem := memcopyLimit(size)
-		b.ReportMetric(write, "write-MB/s")
-		b.ReportMetric(read, "read-MB/s")
+		b.ReportMetric(relay, "relay3-MB/s")
 		b.ReportMetric(disk, "disk-fdatasync-MB/s")
 		b.ReportMetric(cache, "pagecache-write-MB/s")
-		b.ReportMetric(write*3/cache, "3xwrite/pagecache")
+		b.ReportMetric(cold, "disk-coldread-MB/s")
 		b.ReportMetric(tcp, "loopback-MB/s")
 		b.ReportMetric(mem, "memcopy-MB/s")
-		b.ReportMetric(write/disk, "write/disk")
-		b.ReportMetric(read/tcp, "read/loopback")
+		b.ReportMetric(mbps(ours)/relay, "write-own/relay3")
+		b.ReportMetric(tcpRead/tcp, "read-colinmarc/loopback")
 	}
+}
+
+// dropCache writes back and drops the page cache of every file under dir
+// (fdatasync, then POSIX_FADV_DONTNEED): the next reads come from disk.
+func dropCache(b *testing.B, dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		syscall.Fdatasync(int(f.Fd()))
+		fadviseDontNeed(f)
+		return nil
+	})
+}
+
+func fadviseDontNeed(f *os.File) {
+	const posixFadvDontNeed = 4
+	syscall.Syscall6(syscall.SYS_FADVISE64, f.Fd(), 0, 0, posixFadvDontNeed, 0, 0)
 }
 
 func diskLimit(b *testing.B, dir string, size int) float64 {
@@ -83,6 +160,30 @@ func diskLimit(b *testing.B, dir string, size int) float64 {
 	}
 	syscall.Fdatasync(int(f.Fd()))
 	f.Close()
+	return float64(size) / (1 << 20) / time.Since(start).Seconds()
+}
+
+// coldReadLimit reads a file of size bytes whose pages were dropped.
+func coldReadLimit(b *testing.B, dir string, size int) float64 {
+	p := filepath.Join(dir, "cold-probe")
+	if err := os.WriteFile(p, bytes.Repeat([]byte{7}, size), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	defer os.Remove(p)
+	f, err := os.Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	syscall.Fdatasync(int(f.Fd()))
+	fadviseDontNeed(f)
+	buf := make([]byte, 4<<20)
+	start := time.Now()
+	for {
+		if _, err := f.Read(buf); err != nil {
+			break
+		}
+	}
 	return float64(size) / (1 << 20) / time.Since(start).Seconds()
 }
 
@@ -109,6 +210,72 @@ func loopbackLimit(b *testing.B, size int) float64 {
 		c.Write(buf)
 	}
 	c.Close()
+	return float64(size) / (1 << 20) / time.Since(start).Seconds()
+}
+
+// relay3Limit sends size bytes in 64 KiB writes through three relays on
+// 127.0.0.11-13; each writes what it receives to a file and forwards it
+// to the next. It returns MB/s from the first byte sent to the last one
+// received by the third relay.
+func relay3Limit(b *testing.B, dir string, size int) float64 {
+	next := ""
+	done := make(chan struct{})
+	for i := 3; i >= 1; i-- {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.%d:0", 10+i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		go func(i int, downstream string) {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			var m net.Conn
+			if downstream != "" {
+				if m, err = net.Dial("tcp", downstream); err != nil {
+					return
+				}
+				defer m.Close()
+			}
+			p := filepath.Join(dir, fmt.Sprintf("relay-probe-%d", i))
+			f, err := os.Create(p)
+			if err != nil {
+				return
+			}
+			defer os.Remove(p)
+			defer f.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := io.ReadFull(c, buf)
+				if n > 0 {
+					if m != nil {
+						m.Write(buf[:n])
+					}
+					f.Write(buf[:n])
+				}
+				if err != nil {
+					break
+				}
+			}
+			if m == nil {
+				close(done)
+			}
+		}(i, next)
+		next = ln.Addr().String()
+	}
+	c, err := net.Dial("tcp", next)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	start := time.Now()
+	for n := 0; n < size; n += len(buf) {
+		c.Write(buf)
+	}
+	c.Close()
+	<-done
 	return float64(size) / (1 << 20) / time.Since(start).Seconds()
 }
 
