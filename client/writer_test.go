@@ -88,6 +88,7 @@ func startMiniConf(t testing.TB, ndn int, extra map[string]string) *miniCluster 
 	for i := 0; i < ndn; i++ {
 		dc := m.conf()
 		dc.Set("dfs.datanode.address", fmt.Sprintf("127.0.0.%d:0", 11+i))
+		dc.Set("dfs.datanode.ipc.address", fmt.Sprintf("127.0.0.%d:0", 11+i))
 		dc.Set("dfs.datanode.data.dir", t.TempDir())
 		d, err := datanode.New(datanode.Options{Conf: dc, NameNodes: []string{m.addr}, Logger: quietLog()})
 		if err != nil {

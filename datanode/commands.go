@@ -160,80 +160,44 @@ func (d *DataNode) invalidate(blocks []*dnpb.Block) {
 }
 
 // recoverBlock carries out a RECOVER command as the primary DataNode of a
-// block recovery (lease recovery or truncate): the local replica takes the
-// new generation stamp and a length every replica can agree on, is
-// finalized, and the NameNode is told with commitBlockSynchronization.
-// A new_length equal to the block's num_bytes (or 0) is a lease recovery:
-// the replica keeps the length it has; any other is a truncate.
-// Only the local replica takes part for now (there is no DataNode-to-
-// DataNode recovery protocol yet); the NameNode learns the surviving
-// location from newTargets and retires the others.
+// block recovery (lease recovery or truncate): with every holder the
+// NameNode named (targets, this DataNode among them), the replicas are
+// brought to one length under the new generation stamp and finalized
+// (interdatanode.go), and the NameNode is told with
+// commitBlockSynchronization which holders have it.
+// A new_length equal to the block's num_bytes (or 0) is a lease recovery;
+// any other is a truncate.
 func (a *nnActor) recoverBlock(b *dnpb.Block, newGS, newLength uint64, targets []*dnpb.Target) error {
 	d := a.d
-	id := b.GetId()
-	log := a.log.WithFields(logrus.Fields{"block": id, "gs": b.GetGenStamp(), "new_gs": newGS})
+	log := a.log.WithFields(logrus.Fields{"block": b.GetId(), "gs": b.GetGenStamp(), "new_gs": newGS})
 	if newGS == 0 {
 		return errors.New("recovery without a new generation stamp")
 	}
-	rep, ok := d.store.Get(id)
-	if !ok {
-		return fmt.Errorf("no replica of block %d here", id)
-	}
-	if rep.GenStamp < b.GetGenStamp() {
-		return fmt.Errorf("replica has generation stamp %d, older than the block's %d", rep.GenStamp, b.GetGenStamp())
-	}
-	if err := d.stopWriter(id); err != nil {
-		return err
-	}
-	var final storage.Replica
-	var err error
-	if newLength != 0 && newLength != b.GetNumBytes() && newLength != rep.NumBytes {
-		// A new length other than the block's own asks for a truncate.
-		if newLength > rep.NumBytes {
-			return fmt.Errorf("truncate recovery to %d bytes, but the replica has only %d", newLength, rep.NumBytes)
+	holders := []*dnpb.DatanodeID{d.id}
+	for _, t := range targets {
+		if t.GetId() != nil && t.GetId().GetUuid() != d.id.GetUuid() {
+			holders = append(holders, t.GetId())
 		}
-		final, err = d.store.FinalizeRecovered(id, newGS, newLength)
-	} else {
-		final, err = d.syncReplica(rep, newGS)
 	}
+	truncateTo := uint64(0)
+	if newLength != 0 && newLength != b.GetNumBytes() {
+		truncateTo = newLength
+	}
+	length, ids, storages, err := d.syncBlock(b, newGS, truncateTo, holders, log)
 	if err != nil {
-		return fmt.Errorf("recover replica: %w", err)
+		return fmt.Errorf("recover block %d: %w", b.GetId(), err)
 	}
 	req := &dnpb.CommitBlockSynchronizationRequest{
 		Block:         b,
 		NewGenStamp:   newGS,
-		NewLength:     final.NumBytes,
+		NewLength:     length,
 		CloseFile:     true,
-		NewTargets:    []*dnpb.DatanodeID{d.id},
-		NewStorageIds: []string{final.StorageID},
+		NewTargets:    ids,
+		NewStorageIds: storages,
 	}
 	if err := a.call("commitBlockSynchronization", req, &dnpb.CommitBlockSynchronizationResponse{}); err != nil {
 		return err
 	}
-	d.notifyReplica(final, dnpb.ReceivedDeleted_RECEIVED, "")
-	log.WithFields(logrus.Fields{"bytes": final.NumBytes, "targets": len(targets)}).Info("block recovered")
+	log.WithFields(logrus.Fields{"bytes": length, "holders": len(holders), "synced": len(ids)}).Info("block recovered")
 	return nil
-}
-
-// syncReplica gives a replica a new generation stamp and finalizes it at
-// the length it has on disk.
-func (d *DataNode) syncReplica(rep storage.Replica, newGS uint64) (storage.Replica, error) {
-	id := rep.BlockID
-	if rep.State == storage.StateFinalized {
-		if rep.GenStamp == newGS {
-			return rep, nil
-		}
-		w, err := d.store.Append(id, rep.GenStamp, newGS)
-		if err != nil {
-			return rep, err
-		}
-		defer w.Close()
-		return w.Finalize()
-	}
-	w, err := d.store.RecoverRBW(id, newGS, 0, rep.NumBytes)
-	if err != nil {
-		return rep, err
-	}
-	defer w.Close()
-	return w.Finalize()
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/avatarfs/avatarfs/conf"
 	"github.com/avatarfs/avatarfs/datanode/storage"
+	"github.com/avatarfs/avatarfs/internal/ipc"
 	"github.com/avatarfs/avatarfs/internal/vfs"
 	"github.com/avatarfs/avatarfs/internal/wire/dnpb"
 	"github.com/sirupsen/logrus"
@@ -58,8 +59,12 @@ type Settings struct {
 	// Hostname is dfs.datanode.hostname (advertised host name when set).
 	Hostname string
 	// InfoPort and IPCPort are the ports of dfs.datanode.http.address and
-	// dfs.datanode.ipc.address, advertised to the NameNode.
+	// dfs.datanode.ipc.address, advertised to the NameNode (IPCPort is
+	// the one bound, once New has bound it).
 	InfoPort, IPCPort uint32
+	// IPCAddr is dfs.datanode.ipc.address, where InterDatanodeProtocol
+	// (block recovery) is served.
+	IPCAddr string
 	// DataDirs is dfs.datanode.data.dir.
 	DataDirs string
 	// HeartbeatInterval is dfs.heartbeat.interval.
@@ -112,6 +117,7 @@ func SettingsFromConf(c *conf.Config) Settings {
 		Hostname:                c.String("dfs.datanode.hostname"),
 		InfoPort:                portOf(c.String("dfs.datanode.http.address")),
 		IPCPort:                 portOf(c.String("dfs.datanode.ipc.address")),
+		IPCAddr:                 c.String("dfs.datanode.ipc.address"),
 		DataDirs:                c.String("dfs.datanode.data.dir"),
 		HeartbeatInterval:       c.Duration("dfs.heartbeat.interval"),
 		BlockReportInterval:     c.Duration("dfs.blockreport.intervalMsec"),
@@ -186,6 +192,8 @@ type DataNode struct {
 
 	ln       net.Listener
 	domainLn *net.UnixListener // dfs.domain.socket.path, nil when not served
+	ipcLn    net.Listener      // dfs.datanode.ipc.address
+	ipcSrv   *ipc.Server       // InterDatanodeProtocol
 	id       *dnpb.DatanodeID  // fixed by New
 	actors   []*nnActor
 	xceivers atomic.Int32 // active DataTransferProtocol connections and transfers
@@ -201,9 +209,11 @@ type DataNode struct {
 	fatalErr error
 	conns    map[net.Conn]struct{}
 	writers  map[uint64]*activeWriter // replicas being received, by block id
-	cluster  string                   // cluster id learned from a NameNode
-	started  bool
-	closed   bool
+	// recovering maps a block under recovery to the recovery's id.
+	recovering map[uint64]uint64
+	cluster    string // cluster id learned from a NameNode
+	started    bool
+	closed     bool
 }
 
 // New binds the transfer address, opens the store (unless one is given)
@@ -242,6 +252,8 @@ func New(opts Options) (*DataNode, error) {
 		ln:      ln,
 		conns:   map[net.Conn]struct{}{},
 		writers: map[uint64]*activeWriter{},
+
+		recovering: map[uint64]uint64{},
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.done = make(chan struct{})
@@ -286,11 +298,18 @@ func New(opts Options) (*DataNode, error) {
 		d.store, d.ownsStore = st, true
 	}
 	d.opened.Store(d.store)
-	id, err := d.datanodeID()
+	err := d.listenIPC()
+	var id *dnpb.DatanodeID
+	if err == nil {
+		id, err = d.datanodeID()
+	}
 	if err == nil {
 		err = d.listenDomain()
 	}
 	if err != nil {
+		if d.ipcLn != nil {
+			d.ipcLn.Close()
+		}
 		d.closeStore()
 		ln.Close()
 		return nil, err
@@ -322,6 +341,7 @@ func (d *DataNode) Start() error {
 			d.serve(d.domainLn)
 		}()
 	}
+	go d.ipcSrv.Serve(d.ipcLn) // returns when Close closes the server
 	for _, a := range d.actors {
 		d.wg.Add(1)
 		go func() {
@@ -361,6 +381,12 @@ func (d *DataNode) Close() error {
 	}
 	if d.domainLn != nil {
 		d.domainLn.Close() // and removes the socket file
+	}
+	if d.ipcSrv != nil {
+		d.ipcSrv.Close()
+	}
+	if d.ipcLn != nil {
+		d.ipcLn.Close() // New's, when Start never served it
 	}
 	for _, c := range conns {
 		c.Close()

@@ -190,6 +190,7 @@ func testConf(t testing.TB, ip string, nns []string, extra map[string]string) (*
 	dir := t.TempDir()
 	c := conf.New()
 	c.Set("dfs.datanode.address", net.JoinHostPort(ip, "0"))
+	c.Set("dfs.datanode.ipc.address", net.JoinHostPort(ip, "0"))
 	c.Set("dfs.datanode.data.dir", dir)
 	c.Set("dfs.heartbeat.interval", "100ms")
 	c.Set("dfs.client.socket-timeout", "10s")

@@ -364,3 +364,77 @@ func TestLeaseRecoveryOfAbandonedWrite(t *testing.T) {
 		t.Fatalf("after lease recovery: %d bytes (want %d), %v", len(got), len(data), err)
 	}
 }
+
+// TestLeaseRecoveryAcrossDataNodes abandons a write whose last block is on
+// three DataNodes and kills one of them: lease recovery brings both
+// surviving replicas (not only the primary's) to the last acknowledged
+// length under a new generation stamp, and the file reads back whole.
+func TestLeaseRecoveryAcrossDataNodes(t *testing.T) {
+	c := newDataCluster(t, "127.0.0.11", "127.0.0.12", "127.0.0.13")
+	writer, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{c.NNAddr}, User: currentUserName()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(89, 1<<20+90000)
+	w, err := writer.CreateFile("/abandoned2", 3, 1<<20, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	writer.Close()
+	blocks := blockLocations(t, c, "/abandoned2").GetBlocks()
+	last := blocks[len(blocks)-1]
+	if len(last.GetLocs()) != 3 {
+		t.Fatalf("last block on %d DataNodes, want 3", len(last.GetLocs()))
+	}
+	victim := c.dataNodeAt(fmt.Sprintf("%s:%d", last.GetLocs()[2].GetId().GetIpAddr(), last.GetLocs()[2].GetId().GetXferPort()))
+	victim.Kill()
+	cl, err := ipc.Dial(context.Background(), c.NNAddr, ipc.ClientOptions{User: currentUserName(), Protocol: "org.apache.hadoop.hdfs.protocol.ClientProtocol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// Once the NameNode counts the victim dead, recovery names the two
+	// survivors.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp := &pb.GetDatanodeReportResponseProto{}
+		if err := cl.Call(context.Background(), "getDatanodeReport", &pb.GetDatanodeReportRequestProto{Type: pb.DatanodeReportTypeProto_LIVE.Enum()}, resp); err == nil && len(resp.Di) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not counted dead", victim.IP)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	for {
+		resp := &pb.RecoverLeaseResponseProto{}
+		if err := cl.Call(context.Background(), "recoverLease", &pb.RecoverLeaseRequestProto{Src: proto.String("/abandoned2"), ClientName: proto.String("recoverer")}, resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetResult() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease recovery did not close the file\n%s", c.NNLog())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	blocks = blockLocations(t, c, "/abandoned2").GetBlocks()
+	last = blocks[len(blocks)-1]
+	if last.GetB().GetGenerationStamp() <= blocks[0].GetB().GetGenerationStamp() || last.GetB().GetNumBytes() != 90000 {
+		t.Fatalf("last block after recovery: gs %d, %d bytes", last.GetB().GetGenerationStamp(), last.GetB().GetNumBytes())
+	}
+	if len(last.GetLocs()) != 2 {
+		t.Fatalf("last block recovered on %d DataNodes, want both survivors\n%s", len(last.GetLocs()), c.NNLog())
+	}
+	got, err := c.Client(currentUserName()).ReadFile("/abandoned2")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after lease recovery: %d bytes (want %d), %v", len(got), len(data), err)
+	}
+}
