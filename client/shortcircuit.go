@@ -32,8 +32,9 @@ const (
 	// metaHeaderSize is the meta file's header: version (2 bytes),
 	// checksum type (1), bytes per checksum (4).
 	metaHeaderSize = 7
-	// scBufferSize is the most a local block reads and verifies at once
-	// into its own buffer (reads into the caller's buffer are larger).
+	// scBufferSize is the read-ahead of a local block (Hadoop's
+	// dfs.client.read.shortcircuit.buffer.size): smaller reads are served
+	// from it; reads of at least this size go straight to the caller.
 	scBufferSize = 1 << 20
 )
 
@@ -93,7 +94,8 @@ type localBlock struct {
 	length    int64 // bytes of the block readable (the located length)
 	bpc       int
 	table     *crc32.Table // nil: no checksums to verify
-	buf       []byte
+	buf       []byte // verified read-ahead: bytes [bufStart, bufStart+len(buf))
+	bufStart  int64
 	sums      []byte
 }
 
@@ -291,38 +293,48 @@ func (lb *localBlock) readAt(p []byte, off int64) (int, error) {
 		}
 		return 0, unexpected(err)
 	}
+	if off >= lb.bufStart && off < lb.bufStart+int64(len(lb.buf)) {
+		return copy(p[:end-off], lb.buf[off-lb.bufStart:]), nil
+	}
 	bpc := int64(lb.bpc)
-	if off%bpc == 0 {
-		// Whole chunks straight into the caller's buffer.
+	if off%bpc == 0 && end-off >= scBufferSize {
+		// Large reads: whole chunks straight into the caller's buffer.
 		n := end - off
 		if end < lb.length {
 			n -= n % bpc
 		}
-		if n > 0 {
-			if err := lb.readVerified(p[:n], off); err != nil {
-				return 0, err
+		if good, err := lb.readVerified(p[:n], off); err != nil {
+			if good > 0 {
+				return good, nil // the bad chunk fails the next read
 			}
-			return int(n), nil
+			return 0, err
 		}
+		return int(n), nil
 	}
-	// A start inside a chunk or less than a chunk: through the buffer.
+	// Smaller reads, or a start inside a chunk: through the read-ahead.
 	start := off - off%bpc
-	stop := min(start+scBufferSize, lb.length, (end+bpc-1)/bpc*bpc)
+	stop := min(start+scBufferSize, lb.length)
 	if cap(lb.buf) < scBufferSize {
 		lb.buf = make([]byte, scBufferSize)
 	}
-	b := lb.buf[:stop-start]
-	if err := lb.readVerified(b, start); err != nil {
-		return 0, err
+	lb.buf, lb.bufStart = lb.buf[:stop-start], start
+	if good, err := lb.readVerified(lb.buf, start); err != nil {
+		// Keep the chunks before a bad one: a read that ends before it
+		// succeeds, as it would without read-ahead.
+		lb.buf = lb.buf[:good]
+		if off >= start+int64(good) {
+			return 0, err
+		}
 	}
-	return copy(p, b[off-start:]), nil
+	return copy(p[:end-off], lb.buf[off-start:]), nil
 }
 
 // readVerified fills b from the chunk-aligned offset off and checks every
-// chunk against the meta file.
-func (lb *localBlock) readVerified(b []byte, off int64) error {
+// chunk against the meta file. On a mismatch it returns how many bytes
+// (whole chunks) before the bad chunk are good.
+func (lb *localBlock) readVerified(b []byte, off int64) (int, error) {
 	if n, err := lb.blk.ReadAt(b, off); n < len(b) {
-		return fmt.Errorf("read %s at %d: %w", lb.blk.Name(), off, unexpected(err))
+		return 0, fmt.Errorf("read %s at %d: %w", lb.blk.Name(), off, unexpected(err))
 	}
 	bpc := lb.bpc
 	chunks := (len(b) + bpc - 1) / bpc
@@ -331,15 +343,15 @@ func (lb *localBlock) readVerified(b []byte, off int64) error {
 	}
 	sums := lb.sums[:4*chunks]
 	if n, err := lb.meta.ReadAt(sums, metaHeaderSize+off/int64(bpc)*4); n < len(sums) {
-		return fmt.Errorf("read checksums of %s at %d: %w", lb.blk.Name(), off, unexpected(err))
+		return 0, fmt.Errorf("read checksums of %s at %d: %w", lb.blk.Name(), off, unexpected(err))
 	}
 	for i := 0; i < chunks; i++ {
 		chunk := b[i*bpc : min((i+1)*bpc, len(b))]
 		if crc32.Checksum(chunk, lb.table) != binary.BigEndian.Uint32(sums[4*i:]) {
-			return fmt.Errorf("%w in %s at offset %d", errLocalChecksum, lb.blk.Name(), off+int64(i*bpc))
+			return i * bpc, fmt.Errorf("%w in %s at offset %d", errLocalChecksum, lb.blk.Name(), off+int64(i*bpc))
 		}
 	}
-	return nil
+	return len(b), nil
 }
 
 func unexpected(err error) error {
