@@ -94,7 +94,7 @@ type localBlock struct {
 	length    int64 // bytes of the block readable (the located length)
 	bpc       int
 	table     *crc32.Table // nil: no checksums to verify
-	buf       []byte // verified read-ahead: bytes [bufStart, bufStart+len(buf))
+	buf       []byte       // verified read-ahead: bytes [bufStart, bufStart+len(buf))
 	bufStart  int64
 	sums      []byte
 }
