@@ -95,6 +95,11 @@ type replicaLoc struct {
 	dn      *datanode
 	storage string
 	corrupt bool
+	// mark is the report epoch (datanode.reportEpoch) of the last full
+	// block report that named this replica, or of the report current when
+	// the replica was added; a full report removes the node's replicas it
+	// left unmarked (blockreport.go).
+	mark uint32
 }
 
 // pendingRepl is a re-replication sent to DataNodes and not yet confirmed.
@@ -130,6 +135,9 @@ type BlockManager struct {
 	// changed is closed (and replaced) whenever a replica is added, to wake
 	// complete/addBlock calls waiting for the minimum replication.
 	changed chan struct{}
+	// reportChunk is how many replicas of a full block report are applied
+	// per hold of the locks (defaultReportChunk; tests make it small).
+	reportChunk int
 
 	safe  safeModeTracker
 	hosts hostLists
@@ -230,7 +238,8 @@ func NewBlockManager(ns *Namespace, set BlockSettings, log logrus.FieldLogger) (
 	bm := &BlockManager{set: set, log: log, ns: ns, now: time.Now, topo: rack.NewTopology(), policy: pol, mapper: m,
 		nodes: map[string]*datanode{}, byAddr: map[string]*datanode{}, locs: map[uint64][]replicaLoc{},
 		expected: map[uint64][]*datanode{}, dirty: map[uint64]struct{}{}, pending: map[uint64]*pendingRepl{},
-		minRepl: ns.set.MinReplication, changed: make(chan struct{}), clientRacks: map[string]clientRackEntry{}}
+		minRepl: ns.set.MinReplication, changed: make(chan struct{}), reportChunk: defaultReportChunk,
+		clientRacks: map[string]clientRackEntry{}}
 	bm.safe.init(set)
 	if err := bm.loadHostLists(); err != nil {
 		return nil, err

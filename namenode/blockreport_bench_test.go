@@ -103,9 +103,11 @@ func reportNode(tb testing.TB, ns *Namespace, storages int) (*BlockManager, *dnp
 // replicas (two storages, 128 MiB blocks) from one DataNode to a block
 // manager whose namespace holds those blocks (1,000 files of 1,000):
 //   - first-report-ms: the first report after a NameNode restart (no
-//     replica known yet, start-up safe mode), all under the namespace's
-//     read lock and the block manager's lock;
+//     replica known yet, start-up safe mode);
 //   - rereport-ms: the same report again (the periodic full report);
+//   - first-ns-wait-ms, rereport-ns-wait-ms: the longest a namespace
+//     write (ns.mu.Lock, tried every 0.2 ms from another goroutine) waited
+//     while each report ran: how long the report holds the locks at once;
 //   - build-ms, marshal-ms, unmarshal-ms: building the request from
 //     replicas (as the DataNode does), its protobuf encoding and decoding;
 //   - MB and bytes/replica: the encoded request's size, and
@@ -146,10 +148,12 @@ func BenchmarkBlockReportMillion(b *testing.B) {
 		b.ReportMetric(float64(ipc.DefaultMaxDataLength)/per, "max-replicas-64MiB")
 
 		start = time.Now()
+		probe := probeWrites(ns)
 		if _, err := bm.BlockReport(&got); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(ms(time.Since(start)), "first-report-ms")
+		b.ReportMetric(ms(probe()), "first-ns-wait-ms")
 		bm.mu.Lock()
 		held := len(bm.nodes["uuid-bench"].blocks)
 		bm.mu.Unlock()
@@ -157,10 +161,38 @@ func BenchmarkBlockReportMillion(b *testing.B) {
 			b.Fatalf("block manager holds %d replicas of the node, want %d", held, len(blocks))
 		}
 		start = time.Now()
+		probe = probeWrites(ns)
 		if _, err := bm.BlockReport(&got); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(ms(time.Since(start)), "rereport-ms")
+		b.ReportMetric(ms(probe()), "rereport-ns-wait-ms")
+	}
+}
+
+// probeWrites takes the namespace's write lock every 0.2 ms, as namespace
+// writes would, until the returned function is called; that returns the
+// longest wait for the lock.
+func probeWrites(ns *Namespace) func() time.Duration {
+	stop, done := make(chan struct{}), make(chan time.Duration)
+	go func() {
+		var longest time.Duration
+		for {
+			select {
+			case <-stop:
+				done <- longest
+				return
+			case <-time.After(200 * time.Microsecond):
+			}
+			start := time.Now()
+			ns.mu.Lock()
+			longest = max(longest, time.Since(start))
+			ns.mu.Unlock()
+		}
+	}()
+	return func() time.Duration {
+		close(stop)
+		return <-done
 	}
 }
 

@@ -39,7 +39,16 @@ type datanode struct {
 	inMaintenance    bool
 	maintenanceUntil time.Time
 
-	blocks map[uint64]string // block id -> storage id holding the replica
+	// blocks is the set of blocks the node holds a replica of: exactly
+	// the blocks whose bm.locs entry has a replicaLoc of this node (every
+	// path adds or removes both together; the storage is in the
+	// replicaLoc).
+	blocks map[uint64]struct{}
+	// session counts registrations: a full report spanning several lock
+	// holds stops if the node registered again meanwhile.
+	session uint64
+	// reportEpoch numbers the node's full block reports (replicaLoc.mark).
+	reportEpoch uint32
 
 	// Commands waiting for the next heartbeat.
 	transfers   []*dnpb.Command

@@ -35,7 +35,7 @@ func (bm *BlockManager) Register(req *dnpb.RegisterRequest, info StorageInfo) (*
 		delete(bm.byAddr, d.xferAddr())
 	}
 	if d == nil {
-		d = &datanode{blocks: map[uint64]string{}}
+		d = &datanode{blocks: map[uint64]struct{}{}}
 		bm.nodes[id.GetUuid()] = d
 	}
 	if d.maintenance && d.dead {
@@ -49,6 +49,7 @@ func (bm *BlockManager) Register(req *dnpb.RegisterRequest, info StorageInfo) (*
 	}
 	d.dead = false
 	d.reported = false
+	d.session++
 	d.registered = bm.now()
 	d.lastHeartbeat = bm.now()
 	d.storages = map[string]*storageInfo{}
@@ -116,59 +117,120 @@ func (bm *BlockManager) Heartbeat(req *dnpb.HeartbeatRequest, inSafeMode bool) (
 	return resp, nil
 }
 
-// addReplica records a reported replica after checking it against the
-// namespace's block (the caller holds ns.mu for reading and bm.mu).
-func (bm *BlockManager) addReplica(d *datanode, storage string, rb *dnpb.Block, state dnpb.ReplicaState) {
+// replicaVerdict judges a reported replica against the namespace's block:
+// corrupt when its generation stamp is stale (from before a pipeline
+// recovery) or a finalized replica of a complete block has the wrong
+// length; ignore when it is not finalized while the block is complete (it
+// will be finalized or recovered; not a usable replica yet).
+func replicaVerdict(b *BlockInfo, rb *dnpb.Block, state dnpb.ReplicaState) (corrupt, ignore bool) {
+	switch {
+	case rb.GetGenStamp() < b.GenStamp:
+		return true, false
+	case state == dnpb.ReplicaState_FINALIZED && b.State == BlockComplete && rb.GetNumBytes() != b.NumBytes:
+		return true, false
+	case state != dnpb.ReplicaState_FINALIZED && b.State == BlockComplete:
+		return false, true
+	}
+	return false, false
+}
+
+// orphanReplica handles a replica of no file: it is deleted (not while
+// starting up, when the namespace may not be complete yet from the
+// DataNode's view).
+func (bm *BlockManager) orphanReplica(d *datanode, rb *dnpb.Block) {
+	if !bm.ns.safe.on() {
+		d.invalidates = append(d.invalidates, &dnpb.Block{Id: rb.GetId(), GenStamp: rb.GetGenStamp()})
+	}
+}
+
+// locIndex finds d's replica in ls (-1 when d holds none).
+func locIndex(ls []replicaLoc, d *datanode) int {
+	for i := range ls {
+		if ls[i].dn == d {
+			return i
+		}
+	}
+	return -1
+}
+
+// addReplica records a replica from an incremental report after checking
+// it against the namespace's block (the caller holds ns.mu for reading and
+// bm.mu). It tells whether a usable replica was added: the caller then
+// wakes WaitMinReplicated once (wakeWaiters).
+func (bm *BlockManager) addReplica(d *datanode, storage string, rb *dnpb.Block, state dnpb.ReplicaState) bool {
 	id := rb.GetId()
 	b := bm.ns.blocks[id]
 	if b == nil {
-		// A replica of no file: delete it (not while starting up, when the
-		// namespace may not be complete yet from the DataNode's view).
-		if !bm.ns.safe.on() {
-			d.invalidates = append(d.invalidates, &dnpb.Block{Id: id, GenStamp: rb.GetGenStamp()})
-		}
-		return
+		bm.orphanReplica(d, rb)
+		return false
 	}
-	corrupt := false
-	switch {
-	case rb.GetGenStamp() < b.GenStamp:
-		corrupt = true // stale: from before a pipeline recovery
-	case state == dnpb.ReplicaState_FINALIZED && b.State == BlockComplete && rb.GetNumBytes() != b.NumBytes:
-		corrupt = true
-	case state != dnpb.ReplicaState_FINALIZED && b.State == BlockComplete:
-		return // will be finalized or recovered; not a usable replica yet
+	corrupt, ignore := replicaVerdict(b, rb, state)
+	if ignore {
+		return false
 	}
 	ls := bm.locs[id]
-	for i := range ls {
-		if ls[i].dn == d {
-			ls[i].storage = storage
-			ls[i].corrupt = ls[i].corrupt || corrupt
-			d.blocks[id] = storage
-			bm.dirty[id] = struct{}{}
-			return
-		}
+	if i := locIndex(ls, d); i >= 0 {
+		bm.updateReplica(d, id, &ls[i], storage, corrupt)
+		return false
 	}
-	bm.locs[id] = append(ls, replicaLoc{dn: d, storage: storage, corrupt: corrupt})
-	d.blocks[id] = storage
-	if p := bm.pending[id]; p != nil {
-		for i, t := range p.targets {
-			if t == d {
-				p.targets = append(p.targets[:i], p.targets[i+1:]...)
-				break
+	return bm.newReplica(d, b, ls, storage, corrupt)
+}
+
+// updateReplica records a known replica again: its storage, and corrupt
+// once it has been found corrupt. The block is re-checked.
+func (bm *BlockManager) updateReplica(d *datanode, id uint64, l *replicaLoc, storage string, corrupt bool) {
+	l.storage = storage
+	l.corrupt = l.corrupt || corrupt
+	d.blocks[id] = struct{}{}
+	bm.dirty[id] = struct{}{}
+}
+
+// newReplica adds d's replica of b (ls is b's replicas so far, without
+// d) and counts it for the start-up safe mode. The first replica's slice
+// has room for the file's replication, as Hadoop's BlockInfo does, so the
+// other holders' reports do not grow it. It tells whether the replica is
+// usable (not corrupt).
+func (bm *BlockManager) newReplica(d *datanode, b *BlockInfo, ls []replicaLoc, storage string, corrupt bool) bool {
+	id := b.ID
+	if cap(ls) == 0 {
+		ls = make([]replicaLoc, 0, replicaRoom(b))
+	}
+	bm.locs[id] = append(ls, replicaLoc{dn: d, storage: storage, corrupt: corrupt, mark: d.reportEpoch})
+	d.blocks[id] = struct{}{}
+	if len(bm.pending) > 0 {
+		if p := bm.pending[id]; p != nil {
+			for i, t := range p.targets {
+				if t == d {
+					p.targets = append(p.targets[:i], p.targets[i+1:]...)
+					break
+				}
 			}
-		}
-		if len(p.targets) == 0 {
-			delete(bm.pending, id)
+			if len(p.targets) == 0 {
+				delete(bm.pending, id)
+			}
 		}
 	}
 	bm.dirty[id] = struct{}{}
-	if !corrupt {
-		close(bm.changed)
-		bm.changed = make(chan struct{})
-	}
-	if !corrupt && b.State == BlockComplete {
+	if !corrupt && b.State == BlockComplete && bm.safe.active {
 		bm.safe.replicaAdded(bm.liveReplicas(id), bm.minRepl)
 	}
+	return !corrupt
+}
+
+// replicaRoom is the capacity of a block's first replica slice: its
+// file's replication, at least 1 and at most 16.
+func replicaRoom(b *BlockInfo) int {
+	if b.inode == nil {
+		return 1
+	}
+	return min(max(int(b.inode.replication), 1), 16)
+}
+
+// wakeWaiters wakes WaitMinReplicated calls after usable replicas were
+// added (once per call, not per replica).
+func (bm *BlockManager) wakeWaiters() {
+	close(bm.changed)
+	bm.changed = make(chan struct{})
 }
 
 func (bm *BlockManager) removeReplica(d *datanode, id uint64) {
@@ -188,37 +250,6 @@ func (bm *BlockManager) removeReplica(d *datanode, id uint64) {
 	}
 }
 
-// BlockReport replaces what the block manager believes a DataNode holds
-// with its full report.
-func (bm *BlockManager) BlockReport(req *dnpb.BlockReportRequest) (*dnpb.BlockReportResponse, error) {
-	bm.ns.mu.RLock()
-	defer bm.ns.mu.RUnlock()
-	bm.mu.Lock()
-	defer bm.mu.Unlock()
-	d := bm.nodes[req.GetId().GetUuid()]
-	if d == nil || d.dead {
-		return nil, errorf(ExUnregisteredNode, "DataNode %s is not registered", req.GetId().GetUuid())
-	}
-	d.reported = true
-	seen := map[uint64]bool{}
-	n := 0
-	for _, sr := range req.GetReports() {
-		for _, r := range sr.GetReplicas() {
-			seen[r.GetBlock().GetId()] = true
-			bm.addReplica(d, sr.GetStorageId(), r.GetBlock(), r.GetState())
-			n++
-		}
-	}
-	for id := range d.blocks {
-		if !seen[id] {
-			bm.removeReplica(d, id)
-		}
-	}
-	bm.safe.nodeReported(len(bm.nodes))
-	bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "replicas": n}).Info("block report processed")
-	return &dnpb.BlockReportResponse{}, nil
-}
-
 // BlockReceivedAndDeleted applies a DataNode's incremental report.
 func (bm *BlockManager) BlockReceivedAndDeleted(req *dnpb.BlockReceivedAndDeletedRequest) error {
 	bm.ns.mu.RLock()
@@ -229,14 +260,20 @@ func (bm *BlockManager) BlockReceivedAndDeleted(req *dnpb.BlockReceivedAndDelete
 	if d == nil || d.dead {
 		return errorf(ExUnregisteredNode, "DataNode %s is not registered", req.GetId().GetUuid())
 	}
+	added := false
 	for _, e := range req.GetBlocks() {
 		switch e.GetStatus() {
 		case dnpb.ReceivedDeleted_RECEIVED:
-			bm.addReplica(d, e.GetStorageId(), e.GetBlock(), dnpb.ReplicaState_FINALIZED)
+			if bm.addReplica(d, e.GetStorageId(), e.GetBlock(), dnpb.ReplicaState_FINALIZED) {
+				added = true
+			}
 			bm.applyDelHint(e.GetBlock().GetId(), e.GetDelHint())
 		case dnpb.ReceivedDeleted_DELETED:
 			bm.removeReplica(d, e.GetBlock().GetId())
 		}
+	}
+	if added {
+		bm.wakeWaiters()
 	}
 	return nil
 }
@@ -280,7 +317,7 @@ func (bm *BlockManager) removeNodeLocked(d *datanode, why string) {
 		}
 		bm.dirty[id] = struct{}{}
 	}
-	d.blocks = map[uint64]string{}
+	d.blocks = map[uint64]struct{}{}
 	d.transfers, d.invalidates, d.recoveries = nil, nil, nil
 	bm.log.WithFields(logrus.Fields{"dn": d.xferAddr(), "reason": why}).Warn("DataNode removed")
 }
