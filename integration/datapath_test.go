@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/avatarfs/avatarfs/internal/ipc"
+	"github.com/avatarfs/avatarfs/client"
 	pb "github.com/avatarfs/avatarfs/internal/wire/hadooppb"
 	hdfs "github.com/colinmarc/hdfs/v2"
 	"google.golang.org/protobuf/proto"
@@ -371,28 +372,25 @@ func TestLeaseRecoveryOfAbandonedWrite(t *testing.T) {
 // length under a new generation stamp, and the file reads back whole.
 func TestLeaseRecoveryAcrossDataNodes(t *testing.T) {
 	c := newDataCluster(t, "127.0.0.11", "127.0.0.12", "127.0.0.13")
-	writer, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{c.NNAddr}, User: currentUserName()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := randomBytes(89, 1<<20+90000)
-	w, err := writer.CreateFile("/abandoned2", 3, 1<<20, 0o644)
+	// hflush (the project's writer) waits until every pipeline node has
+	// acknowledged the bytes: all of them are then owed to readers.
+	w, err := projectClient(t, c, nil).CreateWriter("/abandoned2", client.WriteOptions{Replication: 3, BlockSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Flush(); err != nil {
+	if err := w.Hflush(); err != nil {
 		t.Fatal(err)
 	}
-	writer.Close()
-	blocks := blockLocations(t, c, "/abandoned2").GetBlocks()
-	last := blocks[len(blocks)-1]
-	if len(last.GetLocs()) != 3 {
-		t.Fatalf("last block on %d DataNodes, want 3", len(last.GetLocs()))
+	_, pipeline := w.Pipeline()
+	w.Abort() // the writer vanishes without completing the file
+	if len(pipeline) != 3 {
+		t.Fatalf("pipeline of the last block: %v", pipeline)
 	}
-	victim := c.dataNodeAt(fmt.Sprintf("%s:%d", last.GetLocs()[2].GetId().GetIpAddr(), last.GetLocs()[2].GetId().GetXferPort()))
+	victim := c.dataNodeAt(pipeline[1]) // the middle of the pipeline
 	victim.Kill()
 	cl, err := ipc.Dial(context.Background(), c.NNAddr, ipc.ClientOptions{User: currentUserName(), Protocol: "org.apache.hadoop.hdfs.protocol.ClientProtocol"})
 	if err != nil {
@@ -425,8 +423,8 @@ func TestLeaseRecoveryAcrossDataNodes(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	blocks = blockLocations(t, c, "/abandoned2").GetBlocks()
-	last = blocks[len(blocks)-1]
+	blocks := blockLocations(t, c, "/abandoned2").GetBlocks()
+	last := blocks[len(blocks)-1]
 	if last.GetB().GetGenerationStamp() <= blocks[0].GetB().GetGenerationStamp() || last.GetB().GetNumBytes() != 90000 {
 		t.Fatalf("last block after recovery: gs %d, %d bytes", last.GetB().GetGenerationStamp(), last.GetB().GetNumBytes())
 	}
