@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/avatarfs/avatarfs/internal/ipc"
 	"github.com/avatarfs/avatarfs/client"
+	"github.com/avatarfs/avatarfs/internal/ipc"
 	pb "github.com/avatarfs/avatarfs/internal/wire/hadooppb"
 	hdfs "github.com/colinmarc/hdfs/v2"
 	"google.golang.org/protobuf/proto"
