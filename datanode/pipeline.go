@@ -195,6 +195,14 @@ func (rc *receiver) respond() {
 				}
 			}
 			if m.broken.Load() {
+				if rc.d.closing() {
+					// The mirror broke because this DataNode is shutting
+					// down and cut it: blaming the mirror would make the
+					// client drop a healthy node and keep this one. No
+					// more acks; upstream sees this node go.
+					rc.abort()
+					return
+				}
 				replies = []hadooppb.Status{hadooppb.Status_SUCCESS, hadooppb.Status_ERROR}
 			}
 		}
