@@ -321,6 +321,25 @@ func TestTruncateOnAndOffBlockBoundary(t *testing.T) {
 // TestLeaseRecoveryOfAbandonedWrite leaves a file open with data in its
 // last block (the writer vanished): recoverLease starts block recovery on
 // the DataNodes and the file closes with every byte the pipeline acked.
+// recoverLease asks the NameNode to recover the lease of path until it
+// says the file is closed, failing the test at deadline.
+func recoverLease(t *testing.T, c *Cluster, cl *ipc.Client, path string, deadline time.Time) {
+	t.Helper()
+	for {
+		resp := &pb.RecoverLeaseResponseProto{}
+		if err := cl.Call(context.Background(), "recoverLease", &pb.RecoverLeaseRequestProto{Src: proto.String(path), ClientName: proto.String("recoverer")}, resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetResult() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease recovery did not close %s\n%s", path, c.NNLog())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func TestLeaseRecoveryOfAbandonedWrite(t *testing.T) {
 	c := newDataCluster(t, "127.0.0.11", "127.0.0.12", "127.0.0.13")
 	writer, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{c.NNAddr}, User: currentUserName()})
@@ -346,20 +365,7 @@ func TestLeaseRecoveryOfAbandonedWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp := &pb.RecoverLeaseResponseProto{}
-		if err := cl.Call(context.Background(), "recoverLease", &pb.RecoverLeaseRequestProto{Src: proto.String("/abandoned"), ClientName: proto.String("recoverer")}, resp); err != nil {
-			t.Fatal(err)
-		}
-		if resp.GetResult() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lease recovery did not close the file\n%s", c.NNLog())
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	recoverLease(t, c, cl, "/abandoned", time.Now().Add(30*time.Second))
 	got, err := c.Client(currentUserName()).ReadFile("/abandoned")
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after lease recovery: %d bytes (want %d), %v", len(got), len(data), err)
@@ -410,19 +416,7 @@ func TestLeaseRecoveryAcrossDataNodes(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	for {
-		resp := &pb.RecoverLeaseResponseProto{}
-		if err := cl.Call(context.Background(), "recoverLease", &pb.RecoverLeaseRequestProto{Src: proto.String("/abandoned2"), ClientName: proto.String("recoverer")}, resp); err != nil {
-			t.Fatal(err)
-		}
-		if resp.GetResult() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lease recovery did not close the file\n%s", c.NNLog())
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	recoverLease(t, c, cl, "/abandoned2", deadline)
 	blocks := blockLocations(t, c, "/abandoned2").GetBlocks()
 	last := blocks[len(blocks)-1]
 	if last.GetB().GetGenerationStamp() <= blocks[0].GetB().GetGenerationStamp() || last.GetB().GetNumBytes() != 90000 {
