@@ -2,8 +2,10 @@ package datanode
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -75,7 +77,7 @@ func (x *xconn) writeBlock(op *hadooppb.OpWriteBlockProto) error {
 	r := &receiver{
 		d:       d,
 		log:     log,
-		in:      x.br,
+		in:      x.streamReader(),
 		inConn:  x.c,
 		w:       w,
 		cs:      spec,
@@ -171,6 +173,20 @@ func (x *xconn) writeBlock(op *hadooppb.OpWriteBlockProto) error {
 	w.Close()
 	log.WithField("bytes", final.rep.NumBytes).Info("received block")
 	return nil
+}
+
+// streamBuffer is the read buffer of a connection streaming packets in:
+// one read system call takes several 64 KiB packets when they are there.
+const streamBuffer = 512 << 10
+
+// streamReader is the connection's reader with a streamBuffer-sized
+// buffer (the op was read through a small one; what it holds comes first).
+func (x *xconn) streamReader() *bufio.Reader {
+	if x.br.Size() >= streamBuffer {
+		return x.br
+	}
+	held, _ := x.br.Peek(x.br.Buffered())
+	return bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(held)), x.c), streamBuffer)
 }
 
 // openForWrite opens the replica a WRITE_BLOCK stage writes to.
