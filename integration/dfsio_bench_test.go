@@ -202,17 +202,24 @@ func loopbackLimit(b *testing.B, size int) float64 {
 			c.Close()
 		}
 	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	start := sendStream(b, ln.Addr().String(), size)
+	return float64(size) / (1 << 20) / time.Since(start).Seconds()
+}
+
+// sendStream dials addr and sends size bytes in 64 KiB writes; it returns
+// when the first write started.
+func sendStream(b *testing.B, addr string, size int) time.Time {
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer c.Close()
 	buf := make([]byte, 64<<10)
 	start := time.Now()
 	for n := 0; n < size; n += len(buf) {
 		c.Write(buf)
 	}
-	c.Close()
-	return float64(size) / (1 << 20) / time.Since(start).Seconds()
+	return start
 }
 
 // relay3Limit sends size bytes in 64 KiB writes through three relays on
@@ -267,16 +274,7 @@ func relay3Limit(b *testing.B, dir string, size int) float64 {
 		}(i, next)
 		next = ln.Addr().String()
 	}
-	c, err := net.Dial("tcp", next)
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 64<<10)
-	start := time.Now()
-	for n := 0; n < size; n += len(buf) {
-		c.Write(buf)
-	}
-	c.Close()
+	start := sendStream(b, next, size)
 	<-done
 	return float64(size) / (1 << 20) / time.Since(start).Seconds()
 }

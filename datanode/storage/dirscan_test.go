@@ -219,9 +219,7 @@ func TestDirScanFindsLostReplicas(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var lost lostLog
-			opts := testOptions(t, 1)
-			opts.OnReplicaLost = lost.record
+			opts, lost := lostOptions(t, 1)
 			s := openStore(t, opts)
 			vol := opts.Volumes[0].Path
 			for i := uint64(0); i < 6; i++ {
@@ -284,9 +282,7 @@ func TestDirScanFindsLostReplicas(t *testing.T) {
 // TestDirScanChecksRWRReplicas: a replica in rbw/ that nobody writes (RWR
 // after a restart) is checked too.
 func TestDirScanChecksRWRReplicas(t *testing.T) {
-	var lost lostLog
-	opts := testOptions(t, 1)
-	opts.OnReplicaLost = lost.record
+	opts, lost := lostOptions(t, 1)
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -361,9 +357,7 @@ func TestDirScanLeavesReplicasBeingWrittenAlone(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var lost lostLog
-			opts := testOptions(t, 1)
-			opts.OnReplicaLost = lost.record
+			opts, lost := lostOptions(t, 1)
 			s := openStore(t, opts)
 			id, sample := tc.prepare(t, s, opts.Volumes[0].Path)
 			if tc.scan {
@@ -397,9 +391,7 @@ func TestDirScanLeavesReplicasBeingWrittenAlone(t *testing.T) {
 // down is still in the first report (taken from the index, at once) and
 // is found by the start-up scan a moment later.
 func TestDirScanAfterRestart(t *testing.T) {
-	var lost lostLog
-	opts := testOptions(t, 1)
-	opts.OnReplicaLost = lost.record
+	opts, lost := lostOptions(t, 1)
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -575,10 +567,8 @@ func TestDirScanOptions(t *testing.T) {
 // TestDirScanVolumesInParallel: with two threads, both volumes are
 // scanned and each one's damage found.
 func TestDirScanVolumesInParallel(t *testing.T) {
-	var lost lostLog
-	opts := testOptions(t, 3)
+	opts, lost := lostOptions(t, 3)
 	opts.DirScanThreads = 2
-	opts.OnReplicaLost = lost.record
 	s := openStore(t, opts)
 	byVol := map[string][]uint64{}
 	for i := uint64(0); i < 30; i++ {
@@ -607,11 +597,9 @@ func TestDirScanVolumesInParallel(t *testing.T) {
 func TestDirScanWhileWriting(t *testing.T) {
 	defer func(n int) { dirScanYield = n }(dirScanYield)
 	dirScanYield = 8
-	var lost lostLog
-	opts := testOptions(t, 2)
+	opts, lost := lostOptions(t, 2)
 	opts.FS = noSyncFS{opts.FS}
 	opts.DirScanThreads = 2
-	opts.OnReplicaLost = lost.record
 	s := openStore(t, opts)
 	for i := uint64(0); i < 200; i++ {
 		putReplica(t, s, 1<<20+i, 1, randBytes(i, 300))
@@ -675,4 +663,13 @@ func TestDirScanWhileWriting(t *testing.T) {
 	if got := lost.get(); len(got) != 0 {
 		t.Fatalf("OnReplicaLost told about %v", got)
 	}
+}
+
+// lostOptions are testOptions whose OnReplicaLost records into the
+// returned log.
+func lostOptions(t *testing.T, volumes int) (Options, *lostLog) {
+	lost := &lostLog{}
+	opts := testOptions(t, volumes)
+	opts.OnReplicaLost = lost.record
+	return opts, lost
 }
