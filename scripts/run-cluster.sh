@@ -50,7 +50,10 @@ cleanup() {
   done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+# A signal stops the script too: after the handler bash would go on
+# starting DataNodes (a Ctrl-C during start-up left them running).
+trap 'cleanup; exit 130' INT TERM
+trap cleanup EXIT
 "$bin" --config "$confdir" namenode >>"$data/logs/namenode.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
