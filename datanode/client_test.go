@@ -286,10 +286,9 @@ func readBlockFrom(d *DataNode, blk *hadooppb.ExtendedBlockProto, off, n uint64)
 	}
 	var got []byte
 	pos := start
-	var buf []byte
+	pr := &packetReader{s: newPacketStream(c, nil, 64<<10)}
 	for {
-		p, nb, err := readPacket(c, buf)
-		buf = nb
+		p, err := pr.read()
 		if err != nil {
 			return nil, fmt.Errorf("packet at %d: %w", pos, err)
 		}

@@ -3,6 +3,7 @@ package datanode
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/avatarfs/avatarfs/internal/wire/hadooppb"
@@ -66,17 +67,45 @@ func FuzzPacket(f *testing.F) {
 				t.Fatalf("re-encoded packet differs: %v", err)
 			}
 		}
-		// The streaming reader agrees with the whole-buffer decoder on the
-		// bytes it consumed.
-		q, _, err := readPacket(bytes.NewReader(b), nil)
-		if err == nil {
-			if len(q.raw) > len(b) {
-				t.Fatal("readPacket returned more bytes than its input")
+		// The stream, fed in uneven pieces, agrees with the whole-buffer
+		// decoder on every packet it returns, and they tile its input.
+		s := newPacketStream(&piecewiseReader{b: b}, nil, 64)
+		pos := 0
+		for {
+			pkts, err := s.next()
+			if err != nil {
+				break
 			}
-			r, err := decodePacket(b[:len(q.raw)])
-			if err != nil || r.hdr != q.hdr || !bytes.Equal(r.data, q.data) {
-				t.Fatalf("readPacket and decodePacket disagree: %v", err)
+			for i := range pkts {
+				q := &pkts[i]
+				if pos+len(q.raw) > len(b) || !bytes.Equal(q.raw, b[pos:pos+len(q.raw)]) {
+					t.Fatalf("stream packet at %d is not the input's bytes", pos)
+				}
+				r, err := decodePacket(b[pos : pos+len(q.raw)])
+				if err != nil || r.hdr != q.hdr || !bytes.Equal(r.data, q.data) || !bytes.Equal(r.checksums, q.checksums) {
+					t.Fatalf("stream and decodePacket disagree at %d: %v", pos, err)
+				}
+				pos += len(q.raw)
+			}
+			if span := s.span(&pkts[0], &pkts[len(pkts)-1]); !bytes.Equal(span, b[pos-len(span):pos]) {
+				t.Fatal("span of a batch is not its packets' bytes")
 			}
 		}
 	})
+}
+
+// piecewiseReader returns its bytes in pieces of 1, 2, 3, ... bytes.
+type piecewiseReader struct {
+	b []byte
+	n int
+}
+
+func (r *piecewiseReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	r.n++
+	k := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[k:]
+	return k, nil
 }

@@ -236,3 +236,23 @@ func startCluster(t testing.TB, nn *fakeNN, n int, extra map[string]string) []*t
 	}
 	return dns
 }
+
+// packetReader hands out a packetStream's packets one at a time. A packet
+// is valid until the batch it came in is used up.
+type packetReader struct {
+	s *packetStream
+	q []packet
+}
+
+func (r *packetReader) read() (*packet, error) {
+	if len(r.q) == 0 {
+		pkts, err := r.s.next()
+		if err != nil {
+			return nil, err
+		}
+		r.q = pkts
+	}
+	p := &r.q[0]
+	r.q = r.q[1:]
+	return p, nil
+}

@@ -257,60 +257,11 @@ type packet struct {
 	checksums []byte
 	data      []byte
 	raw       []byte
+	// at is where raw starts in a packetStream's buffer.
+	at int
 }
 
 func (p *packet) heartbeat() bool { return p.hdr.seqno == heartbeatSeqno }
-
-// readPacket reads one packet into buf (grown as needed) and returns it.
-// Malformed framing is errMalformed (wrapped).
-func readPacket(r io.Reader, buf []byte) (*packet, []byte, error) {
-	var pre [6]byte
-	if _, err := io.ReadFull(r, pre[:]); err != nil {
-		return nil, buf, err
-	}
-	payloadLen := binary.BigEndian.Uint32(pre[:4])
-	headerLen := int(binary.BigEndian.Uint16(pre[4:]))
-	if payloadLen < 4 || payloadLen-4 > maxPacketLength {
-		return nil, buf, fmt.Errorf("%w: packet payload length %d", errMalformed, payloadLen)
-	}
-	if headerLen == 0 || headerLen > maxPacketHeaderLength {
-		return nil, buf, fmt.Errorf("%w: packet header length %d", errMalformed, headerLen)
-	}
-	body := int(payloadLen-4) + headerLen
-	total := 6 + body
-	if cap(buf) >= total || total <= 256<<10 {
-		if cap(buf) < total {
-			buf = make([]byte, total)
-		}
-		buf = buf[:total]
-		copy(buf, pre[:])
-		if _, err := io.ReadFull(r, buf[6:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, buf, err
-		}
-	} else {
-		// A large packet: grow the buffer as its bytes arrive, so a peer
-		// that only claims a large size cannot make us allocate it.
-		buf = append(buf[:0], pre[:]...)
-		for len(buf) < total {
-			if len(buf) == cap(buf) {
-				buf = append(buf, make([]byte, min(cap(buf), total-len(buf)))...)[:len(buf)]
-			}
-			n, err := r.Read(buf[len(buf):min(cap(buf), total)])
-			buf = buf[:len(buf)+n]
-			if err != nil && len(buf) < total {
-				if errors.Is(err, io.EOF) {
-					err = io.ErrUnexpectedEOF
-				}
-				return nil, buf, err
-			}
-		}
-	}
-	p, err := decodePacket(buf)
-	return p, buf, err
-}
 
 // decodePacket decodes a whole packet held in b (prefix included).
 func decodePacket(b []byte) (*packet, error) {

@@ -191,7 +191,8 @@ func (x *xconn) replaceBlock(op *hadooppb.OpReplaceBlockProto) error {
 		return fail(statusFor(err), "replace block %d: %v", b.GetBlockId(), err)
 	}
 	defer w.Close()
-	rc := &receiver{d: d, log: log, in: br, inConn: c, w: w, cs: spec, blockID: b.GetBlockId()}
+	held, _ := br.Peek(br.Buffered())
+	rc := &receiver{d: d, log: log, in: newPacketStream(c, held, streamBuffer), inConn: c, w: w, cs: spec, blockID: b.GetBlockId()}
 	rc.unregister = d.addWriter(b.GetBlockId(), rc.abort)
 	defer rc.unregister()
 	rc.finish = func() (storage.Replica, error) {

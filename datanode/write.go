@@ -1,11 +1,8 @@
 package datanode
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -77,7 +74,7 @@ func (x *xconn) writeBlock(op *hadooppb.OpWriteBlockProto) error {
 	r := &receiver{
 		d:       d,
 		log:     log,
-		in:      x.streamReader(),
+		in:      x.packetStream(),
 		inConn:  x.c,
 		w:       w,
 		cs:      spec,
@@ -179,14 +176,13 @@ func (x *xconn) writeBlock(op *hadooppb.OpWriteBlockProto) error {
 // one read system call takes several 64 KiB packets when they are there.
 const streamBuffer = 512 << 10
 
-// streamReader is the connection's reader with a streamBuffer-sized
-// buffer (the op was read through a small one; what it holds comes first).
-func (x *xconn) streamReader() *bufio.Reader {
-	if x.br.Size() >= streamBuffer {
-		return x.br
-	}
+// packetStream reads the connection's packets, starting with what the op
+// reader had already buffered.
+func (x *xconn) packetStream() *packetStream {
 	held, _ := x.br.Peek(x.br.Buffered())
-	return bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(held)), x.c), streamBuffer)
+	s := newPacketStream(x.c, held, streamBuffer)
+	x.br.Discard(len(held))
+	return s
 }
 
 // openForWrite opens the replica a WRITE_BLOCK stage writes to.
@@ -314,7 +310,7 @@ func (d *DataNode) recoverClose(id, newGS, length uint64) (storage.Replica, erro
 type receiver struct {
 	d       *DataNode
 	log     logrus.FieldLogger
-	in      *bufio.Reader
+	in      *packetStream
 	inConn  net.Conn
 	w       *storage.ReplicaWriter
 	cs      checksumSpec
@@ -329,6 +325,8 @@ type receiver struct {
 	unregister func()
 	sums       []byte
 	abortOnce  sync.Once
+	// runData and runSums are the pieces of a run, reused.
+	runData, runSums [][]byte
 }
 
 // finalResult is what finish produced.
@@ -375,54 +373,136 @@ func (rc *receiver) enqueue(pa pendingAck) {
 }
 
 // receive reads packets until the last one. A bad packet is acked with its
-// status (when acks are owed) and ends the stream.
+// status (when acks are owed) and ends the stream. The packets that
+// arrived together go on as runs: forwarded downstream in one write,
+// stored in one vectored write per file, then acked one by one.
 func (rc *receiver) receive() (finalResult, error) {
-	var buf []byte
 	for {
 		rc.inConn.SetReadDeadline(time.Now().Add(rc.d.set.SocketTimeout))
-		p, nbuf, err := readPacket(rc.in, buf)
-		buf = nbuf
+		pkts, err := rc.in.next()
 		if err != nil {
 			return finalResult{}, fmt.Errorf("read packet: %w", err)
 		}
-		if p.heartbeat() {
-			if rc.mirror != nil {
-				if err := rc.mirror.send(p.raw); err != nil {
-					rc.log.WithError(err).Warn("downstream DataNode failed")
+		start := 0 // pkts[start:i] are verified and not yet handled
+		for i := range pkts {
+			p := &pkts[i]
+			if p.heartbeat() {
+				if err := rc.flush(pkts[start:i]); err != nil {
+					return finalResult{}, err
 				}
+				start = i + 1
+				rc.forward(p.raw)
+				rc.enqueue(pendingAck{seqno: p.hdr.seqno, heartbeat: true, status: hadooppb.Status_SUCCESS})
+				continue
 			}
-			rc.enqueue(pendingAck{seqno: p.hdr.seqno, heartbeat: true, status: hadooppb.Status_SUCCESS})
-			continue
+			if status, err := rc.check(p); err != nil {
+				if ferr := rc.flush(pkts[start:i]); ferr != nil {
+					return finalResult{}, ferr
+				}
+				rc.enqueue(pendingAck{seqno: p.hdr.seqno, status: status})
+				return finalResult{}, err
+			}
+			if !p.hdr.sync && !p.hdr.last {
+				continue
+			}
+			if err := rc.flush(pkts[start : i+1]); err != nil {
+				return finalResult{}, err
+			}
+			start = i + 1
+			if p.hdr.last {
+				return rc.last(p), nil
+			}
 		}
-		if status, err := rc.check(p); err != nil {
-			rc.enqueue(pendingAck{seqno: p.hdr.seqno, status: status})
+		if err := rc.flush(pkts[start:]); err != nil {
 			return finalResult{}, err
 		}
-		if rc.mirror != nil {
-			if err := rc.mirror.send(p.raw); err != nil {
-				rc.log.WithError(err).Warn("downstream DataNode failed")
-			}
+	}
+}
+
+// last finishes the replica after its last packet, while the mirror
+// finishes its own, and queues the packet's ack behind the outcome.
+func (rc *receiver) last(p *packet) finalResult {
+	end := uint64(p.hdr.offset) + uint64(len(p.data))
+	done := make(chan finalResult, 1)
+	errc := make(chan error, 1)
+	go func() {
+		rep, err := rc.finish()
+		done <- finalResult{rep, err}
+		errc <- err
+	}()
+	rc.enqueue(pendingAck{seqno: p.hdr.seqno, end: end, last: true, status: hadooppb.Status_SUCCESS, finalized: errc})
+	return <-done
+}
+
+// forward sends raw packet bytes downstream, if there is a mirror; a
+// failed mirror shows in the acks, the stream goes on.
+func (rc *receiver) forward(raw []byte) {
+	if rc.mirror == nil {
+		return
+	}
+	if err := rc.mirror.send(raw); err != nil {
+		rc.log.WithError(err).Warn("downstream DataNode failed")
+	}
+}
+
+// flush handles a run of verified data packets: forwards them, stores
+// their data (syncing when the run's last packet asks for it) and queues
+// their acks, the last packet's excepted (receive finishes the replica
+// first). A failed write is acked on the run's first packet.
+func (rc *receiver) flush(run []packet) error {
+	if len(run) == 0 {
+		return nil
+	}
+	rc.forward(rc.in.span(&run[0], &run[len(run)-1]))
+	if err := rc.store(run); err != nil {
+		p := &run[0]
+		rc.enqueue(pendingAck{seqno: p.hdr.seqno, status: statusFor(err)})
+		return fmt.Errorf("write packets %d-%d from %d: %w", p.hdr.seqno, run[len(run)-1].hdr.seqno, p.hdr.offset, err)
+	}
+	if lp := &run[len(run)-1]; lp.hdr.sync {
+		if err := rc.w.Sync(); err != nil {
+			rc.enqueue(pendingAck{seqno: run[0].hdr.seqno, status: statusFor(err)})
+			return fmt.Errorf("hsync: %w", err)
 		}
-		if err := rc.write(p); err != nil {
-			rc.enqueue(pendingAck{seqno: p.hdr.seqno, status: statusFor(err)})
-			return finalResult{}, fmt.Errorf("write packet %d at %d: %w", p.hdr.seqno, p.hdr.offset, err)
+	}
+	for i := range run {
+		p := &run[i]
+		if p.hdr.last {
+			break
 		}
 		end := uint64(p.hdr.offset) + uint64(len(p.data))
-		if !p.hdr.last {
-			rc.enqueue(pendingAck{seqno: p.hdr.seqno, end: end, status: hadooppb.Status_SUCCESS})
-			continue
-		}
-		// The last packet: finish the replica while the mirror finishes its own.
-		done := make(chan finalResult, 1)
-		errc := make(chan error, 1)
-		go func() {
-			rep, err := rc.finish()
-			done <- finalResult{rep, err}
-			errc <- err
-		}()
-		rc.enqueue(pendingAck{seqno: p.hdr.seqno, end: end, last: true, status: hadooppb.Status_SUCCESS, finalized: errc})
-		return <-done, nil
+		rc.enqueue(pendingAck{seqno: p.hdr.seqno, end: end, status: hadooppb.Status_SUCCESS})
 	}
+	return nil
+}
+
+// store writes a run's data: in one vectored write per file when the
+// packets follow each other from the replica's end on chunk boundaries
+// (the stream of a healthy pipeline), else packet by packet.
+func (rc *receiver) store(run []packet) error {
+	bpc := int64(rc.cs.bpc)
+	next := int64(rc.w.BytesOnDisk())
+	whole := len(run) > 1 && next%bpc == 0
+	rc.runData, rc.runSums = rc.runData[:0], rc.runSums[:0]
+	for i := range run {
+		p := &run[i]
+		if p.hdr.offset != next || (i < len(run)-1 && int64(len(p.data))%bpc != 0) {
+			whole = false
+			break
+		}
+		next += int64(len(p.data))
+		rc.runData = append(rc.runData, p.data)
+		rc.runSums = append(rc.runSums, p.checksums)
+	}
+	if whole {
+		return rc.w.WriteVerifiedRun(uint64(run[0].hdr.offset), rc.runData, rc.runSums)
+	}
+	for i := range run {
+		if err := rc.write(&run[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // check validates a data packet: layout and every chunk's CRC32C.
@@ -466,11 +546,6 @@ func (rc *receiver) write(p *packet) error {
 			if err := rc.w.WriteVerifiedChunks(off, data, sums); err != nil {
 				return err
 			}
-		}
-	}
-	if p.hdr.sync {
-		if err := rc.w.Sync(); err != nil {
-			return fmt.Errorf("hsync: %w", err)
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package datanode
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -425,5 +427,79 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPacketsArrivingTogether sends good packets, a heartbeat and a
+// corrupt packet in one write, so they reach the first DataNode together
+// (one read, one run): each good packet and the heartbeat are acked in
+// order with every node's SUCCESS, the corrupt one with ERROR_CHECKSUM,
+// and every node keeps exactly the good packets' bytes.
+func TestPacketsArrivingTogether(t *testing.T) {
+	nn := newFakeNN(t)
+	dns := startCluster(t, nn, 3, nil)
+	w, resp, err := openPipeline(nodes(dns), testBlock(51, 1, 0), writeSetup{stage: stageCreate})
+	if err != nil || resp.GetStatus() != hadooppb.Status_SUCCESS {
+		t.Fatalf("setup: %v %v", err, resp)
+	}
+	defer w.c.Close()
+	const good = 5
+	data := randomData(51, (good+1)*clientPacketSize)
+	var batch []byte
+	var order []int64
+	for i := 0; i <= good; i++ {
+		chunk := data[i*clientPacketSize : (i+1)*clientPacketSize]
+		var sums []byte
+		for p := 0; p < len(chunk); p += w.cs.bpc {
+			sums = binary.BigEndian.AppendUint32(sums, crc32.Checksum(chunk[p:p+w.cs.bpc], w.cs.table()))
+		}
+		if i == good {
+			sums[3] ^= 0xff
+		}
+		batch = appendPacket(batch, packetHeader{offset: int64(i * clientPacketSize), seqno: int64(i + 1)}, sums, chunk)
+		order = append(order, int64(i+1))
+		if i == 2 {
+			batch = appendPacket(batch, packetHeader{seqno: heartbeatSeqno}, nil, nil)
+			order = append(order, heartbeatSeqno)
+		}
+	}
+	if _, err := w.c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range order {
+		a, err := w.readAck()
+		if err != nil {
+			t.Fatalf("ack for %d: %v", seq, err)
+		}
+		if seq == good+1 {
+			if a.seqno != seq || len(a.replies) == 0 || a.replies[0] != hadooppb.Status_ERROR_CHECKSUM {
+				t.Fatalf("ack of the corrupt packet: %+v, want ERROR_CHECKSUM", a)
+			}
+			continue
+		}
+		if a.seqno != seq || len(a.replies) != 3 {
+			t.Fatalf("ack %+v, want seqno %d from 3 nodes", a, seq)
+		}
+		for i, st := range a.replies {
+			if st != hadooppb.Status_SUCCESS {
+				t.Fatalf("ack for %d: node %d answered %s", seq, i, st)
+			}
+		}
+	}
+	for _, d := range dns {
+		waitUntil(t, "the good packets stored on "+d.XferAddr(), func() bool {
+			rep, ok := d.Store().Get(51)
+			return ok && rep.NumBytes == good*clientPacketSize
+		})
+		if rep, _ := d.Store().Get(51); rep.State == storage.StateFinalized {
+			t.Fatalf("%s finalized a replica with a bad packet", d.XferAddr())
+		}
+		got, err := readBlockFrom(d.DataNode, testBlock(51, 1, good*clientPacketSize), 0, good*clientPacketSize)
+		if err != nil {
+			t.Fatalf("read from %s: %v", d.XferAddr(), err)
+		}
+		if !bytes.Equal(got, data[:good*clientPacketSize]) {
+			t.Fatalf("%s holds other bytes than the good packets", d.XferAddr())
+		}
 	}
 }

@@ -137,3 +137,11 @@ func (f *injectFile) Sync() error {
 	}
 	return f.File.Sync()
 }
+
+// WriteVectorAt fails like WriteAt (OpWrite), else writes through.
+func (f *injectFile) WriteVectorAt(bufs [][]byte, off int64) (int, error) {
+	if err := f.fs.check(OpWrite, f.Name()); err != nil {
+		return 0, err
+	}
+	return WriteVectorAt(f.File, bufs, off)
+}

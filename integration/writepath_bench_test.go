@@ -1,0 +1,106 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/avatarfs/avatarfs/client"
+)
+
+// BenchmarkWritePipeline writes 4 files of 64 MiB with the project's writer
+// at replication 1, 2 and 3 on three local DataNodes and reports, besides
+// MB/s, the CPU time each process spent per GiB written (user + system,
+// from /proc): the client (this test process), the DataNodes together and
+// the NameNode. On a shared 2-core machine the CPU per GiB is the steadier
+// figure: throughput is what is left of two cores after that CPU.
+// Run with `go test -run '^$' -bench WritePipeline -benchtime 1x ./integration/`;
+// WRITEPATH_PACKET sets the writer's packet size (bytes).
+func BenchmarkWritePipeline(b *testing.B) {
+	const files, size = 4, 64 << 20
+	c, sc := shortCircuitCluster(b)
+	if s := os.Getenv("WRITEPATH_PACKET"); s != "" {
+		sc["dfs.client-write-packet-size"] = s
+	}
+	own := projectClient(b, c, sc)
+	data := randomBytes(42, size)
+	c.Client(currentUserName()).MkdirAll("/wp", 0o755)
+	run := 0 // file names stay unique across the b.N rounds
+	for _, repl := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("repl%d", repl), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				run++
+				before := c.cpuTimes(b)
+				start := time.Now()
+				for f := 0; f < files; f++ {
+					w, err := own.CreateWriter(fmt.Sprintf("/wp/%d-%d-%d", repl, run, f), client.WriteOptions{Replication: repl, BlockSize: 128 << 20})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := w.Write(data); err != nil {
+						b.Fatal(err)
+					}
+					if err := w.Close(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				elapsed := time.Since(start)
+				after := c.cpuTimes(b)
+				gib := float64(files*size) / (1 << 30)
+				b.ReportMetric(float64(files*size)/(1<<20)/elapsed.Seconds(), "MB/s")
+				for who, t := range after {
+					b.ReportMetric((t-before[who]).Seconds()*1000/gib, "cpu-ms/GiB-"+who)
+				}
+			}
+		})
+	}
+}
+
+// cpuTimes returns the CPU time (user + system) used so far by this
+// process ("client"), the DataNodes together ("datanodes") and the
+// NameNode ("namenode").
+func (c *Cluster) cpuTimes(t testing.TB) map[string]time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	tv := func(v syscall.Timeval) time.Duration { return time.Duration(v.Nano()) }
+	out := map[string]time.Duration{"client": tv(ru.Utime) + tv(ru.Stime)}
+	for _, d := range c.DataNodes {
+		if d.p != nil {
+			out["datanodes"] += procCPU(t, d.p.cmd.Process.Pid)
+		}
+	}
+	c.mu.Lock()
+	nn := c.nn
+	c.mu.Unlock()
+	if nn != nil {
+		out["namenode"] = procCPU(t, nn.cmd.Process.Pid)
+	}
+	return out
+}
+
+// procCPU reads a process's utime + stime from /proc/pid/stat.
+func procCPU(t testing.TB, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces) start at ')'.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	// utime and stime are fields 14 and 15 of stat, 12 and 13 here.
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			t.Fatalf("parse /proc/%d/stat: %v", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
