@@ -88,9 +88,9 @@ type streamer struct {
 	hb      *packet // the heartbeat packet, sealed once
 
 	mu         sync.Mutex
-	cond       *sync.Cond
-	dataQ      []*packet // queued, not sent (resent packets at the front)
-	ackQ       []*packet // sent, waiting for their ack
+	cond       *sync.Cond // the streamer's: packets queued, every ack in, failures
+	dataQ      []*packet  // queued, not sent (resent packets at the front)
+	ackQ       []*packet  // sent, waiting for their ack
 	free       [][]byte
 	err        error // fatal: the write cannot go on
 	closing    bool  // no packet will be queued any more
@@ -111,6 +111,13 @@ type streamer struct {
 	stuckCount int
 	prev       *pb.ExtendedBlockProto // the last block ended, with its length
 
+	// space is the writer's condition: room in the window, an awaited
+	// ack. Acks wake it only when such a waiter is there, and a full
+	// window only once a quarter of it is acked.
+	space        *sync.Cond
+	spaceWaiters int
+	ackWaiters   int
+
 	// Owned by the streamer goroutine.
 	isAppend bool
 	block    *pb.ExtendedBlockProto
@@ -120,7 +127,9 @@ type streamer struct {
 	ids      []string
 	conn     net.Conn
 	respDone chan struct{}
-	sent     int64 // bytes of the current block sent
+	batch    []*packet // the packets of one send, reused
+	bufs     [][]byte  // their bytes, reused
+	sent     int64     // bytes of the current block sent
 	lastSend time.Time
 	excluded []*pb.DatanodeInfoProto // for addBlock, for the whole file
 	failed   []*pb.DatanodeInfoProto // dropped from the current block's pipeline
@@ -130,6 +139,7 @@ func newStreamer(c *Client, src string, fileID uint64, repl int, cs checksummer,
 	s := &streamer{c: c, src: src, fileID: fileID, repl: repl, cs: cs, set: set, bufSize: bufSize,
 		done: make(chan struct{}), lastAcked: -1, stuckSeq: -2, stage: stageCreate}
 	s.cond = sync.NewCond(&s.mu)
+	s.space = sync.NewCond(&s.mu)
 	s.hb = emptyPacket(0, false, false)
 	s.hb.seqno = heartbeatSeqno
 	s.hb.seal(cs)
@@ -193,6 +203,16 @@ func (s *streamer) putBufLocked(p *packet) {
 	p.buf = nil
 }
 
+// refill is how many packets of the window must be acked before a writer
+// waiting for room goes on.
+func (s *streamer) refill() int { return max(1, s.set.maxInFlight/4) }
+
+// wakeAll wakes the streamer and the writer (a failure, the end).
+func (s *streamer) wakeAll() {
+	s.cond.Broadcast()
+	s.space.Broadcast()
+}
+
 // failure is the error that stopped the writer, if any.
 func (s *streamer) failure() error {
 	s.mu.Lock()
@@ -229,8 +249,14 @@ func (s *streamer) lastBlock() *pb.ExtendedBlockProto {
 func (s *streamer) enqueue(p *packet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.err == nil && !s.exited && len(s.dataQ)+len(s.ackQ) >= s.set.maxInFlight {
-		s.cond.Wait()
+	if len(s.dataQ)+len(s.ackQ) >= s.set.maxInFlight {
+		// A full window: wait until a quarter of it is acked, then fill
+		// it in one go (a wake-up per packet is what costs here).
+		s.spaceWaiters++
+		for s.err == nil && !s.exited && len(s.dataQ)+len(s.ackQ) > s.set.maxInFlight-s.refill() {
+			s.space.Wait()
+		}
+		s.spaceWaiters--
 	}
 	if s.err == nil && s.exited {
 		s.err = errors.New("the writer's streamer has stopped")
@@ -249,9 +275,11 @@ func (s *streamer) enqueue(p *packet) error {
 func (s *streamer) waitAcked(seqno int64) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ackWaiters++
 	for s.err == nil && s.lastAcked < seqno {
-		s.cond.Wait()
+		s.space.Wait()
 	}
+	s.ackWaiters--
 	if s.lastAcked < seqno {
 		return 0, s.err
 	}
@@ -287,7 +315,7 @@ func (s *streamer) fail(err error) {
 	if s.err == nil {
 		s.err = err
 	}
-	s.cond.Broadcast()
+	s.wakeAll()
 	s.mu.Unlock()
 }
 
@@ -299,7 +327,7 @@ func (s *streamer) markError(gen, bad int, err error) {
 	if gen == s.gen && s.pipeErr == nil {
 		s.pipeErr, s.badNode = err, bad
 	}
-	s.cond.Broadcast()
+	s.wakeAll()
 	s.mu.Unlock()
 }
 
@@ -353,18 +381,29 @@ func (s *streamer) run() {
 			s.stage = stageClose
 		}
 		s.mu.Lock()
-		s.dataQ = s.dataQ[1:]
-		s.ackQ = append(s.ackQ, p)
-		p.sendDone, p.acked = false, false
+		// The data packets queued together go out in one write.
+		n := 1
+		for !p.last && n < len(s.dataQ) && n < sendBatch && !s.dataQ[n].last {
+			n++
+		}
+		batch := append(s.batch[:0], s.dataQ[:n]...)
+		s.dataQ = s.dataQ[n:]
+		s.ackQ = append(s.ackQ, batch...)
+		for _, q := range batch {
+			q.sendDone, q.acked = false, false
+		}
 		gen := s.gen
 		s.mu.Unlock()
-		s.sent = max(s.sent, p.end()) // an upper bound for maxBytesRcvd
-		err := s.send(p)
+		s.sent = max(s.sent, batch[n-1].end()) // an upper bound for maxBytesRcvd
+		err := s.sendAll(batch)
 		s.mu.Lock()
-		p.sendDone = true
-		if p.acked {
-			s.putBufLocked(p)
+		for _, q := range batch {
+			q.sendDone = true
+			if q.acked {
+				s.putBufLocked(q)
+			}
 		}
+		s.batch = batch[:0]
 		s.mu.Unlock()
 		if err != nil {
 			s.markError(gen, 0, fmt.Errorf("send packet %d to %s: %w", p.seqno, nodeAddr(s.nodes[0], s.set.useHostname), err))
@@ -388,7 +427,7 @@ func (s *streamer) shutdown() {
 	}
 	s.exited = true
 	close(s.done)
-	s.cond.Broadcast()
+	s.wakeAll()
 	s.mu.Unlock()
 }
 
@@ -401,6 +440,29 @@ func (s *streamer) waitAllAcked() bool {
 		s.cond.Wait()
 	}
 	return s.err == nil && s.pipeErr == nil
+}
+
+// sendBatch bounds the packets sent in one write (512 KiB of 64 KiB
+// packets).
+const sendBatch = 8
+
+// sendAll sends packets in one (vectored) write.
+func (s *streamer) sendAll(ps []*packet) error {
+	if len(ps) == 1 {
+		return s.send(ps[0])
+	}
+	ext := time.Duration(len(s.nodes)*timeoutExtension) * time.Second
+	s.conn.SetWriteDeadline(time.Now().Add(s.set.writeTimeout + ext))
+	bufs := s.bufs[:0]
+	for _, p := range ps {
+		bufs = append(bufs, p.wire())
+	}
+	s.bufs = bufs
+	nb := net.Buffers(bufs)
+	_, err := nb.WriteTo(s.conn)
+	clear(s.bufs)
+	s.lastSend = time.Now()
+	return err
 }
 
 func (s *streamer) send(p *packet) error {
@@ -459,7 +521,12 @@ func (s *streamer) respond(conn net.Conn, br *bufio.Reader, gen int, nodes []str
 		if p.sendDone {
 			s.putBufLocked(p)
 		}
-		s.cond.Broadcast()
+		if len(s.ackQ) == 0 {
+			s.cond.Broadcast() // the streamer may wait for every ack
+		}
+		if s.ackWaiters > 0 || (s.spaceWaiters > 0 && len(s.dataQ)+len(s.ackQ) <= s.set.maxInFlight-s.refill()) {
+			s.space.Broadcast()
+		}
 		s.mu.Unlock()
 		if p.last {
 			return
@@ -582,7 +649,7 @@ func (s *streamer) rebuild(bad int, cause error) error {
 			s.dataQ = s.dataQ[1:]
 			s.lastAcked, s.lastEnd = p.seqno, p.end()
 		}
-		s.cond.Broadcast()
+		s.wakeAll()
 		s.mu.Unlock()
 		s.endBlock()
 		return nil
