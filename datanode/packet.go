@@ -273,30 +273,24 @@ func decodePacket(b []byte) (*packet, error) {
 	if payloadLen < 4 || uint64(len(b)) != 6+uint64(headerLen)+uint64(payloadLen-4) {
 		return nil, fmt.Errorf("%w: packet lengths (payload %d, header %d) do not match %d bytes", errMalformed, payloadLen, headerLen, len(b))
 	}
-	var h hadooppb.PacketHeaderProto
-	if err := proto.Unmarshal(b[6:6+headerLen], &h); err != nil {
+	h, err := decodePacketHeader(b[6 : 6+headerLen])
+	if err != nil {
 		return nil, fmt.Errorf("%w: packet header: %v", errMalformed, err)
 	}
 	rest := b[6+headerLen:]
-	dataLen := h.GetDataLen()
+	dataLen := h.dataLen
 	if dataLen < 0 || int64(dataLen) > int64(len(rest)) {
 		return nil, fmt.Errorf("%w: packet data length %d with %d payload bytes", errMalformed, dataLen, len(rest))
 	}
-	if h.GetOffsetInBlock() < 0 {
-		return nil, fmt.Errorf("%w: negative packet offset %d", errMalformed, h.GetOffsetInBlock())
+	if h.offset < 0 {
+		return nil, fmt.Errorf("%w: negative packet offset %d", errMalformed, h.offset)
 	}
-	if h.GetSeqno() < heartbeatSeqno {
-		return nil, fmt.Errorf("%w: packet seqno %d", errMalformed, h.GetSeqno())
+	if h.seqno < heartbeatSeqno {
+		return nil, fmt.Errorf("%w: packet seqno %d", errMalformed, h.seqno)
 	}
 	split := len(rest) - int(dataLen)
 	return &packet{
-		hdr: packetHeader{
-			offset:  h.GetOffsetInBlock(),
-			seqno:   h.GetSeqno(),
-			last:    h.GetLastPacketInBlock(),
-			dataLen: dataLen,
-			sync:    h.GetSyncBlock(),
-		},
+		hdr:       h,
 		checksums: rest[:split],
 		data:      rest[split:],
 		raw:       b,
@@ -330,39 +324,4 @@ func appendPacket(buf []byte, h packetHeader, checksums, data []byte) []byte {
 type ack struct {
 	seqno   int64
 	replies []hadooppb.Status
-}
-
-// readAck reads one pipeline ack.
-func readAck(r io.ByteReader) (ack, error) {
-	var a hadooppb.PipelineAckProto
-	if err := readDelimited(r, &a, maxAckLength); err != nil {
-		return ack{}, err
-	}
-	replies := a.GetReply()
-	if len(replies) == 0 && len(a.GetFlag()) > 0 {
-		// Hadoop 3 may carry the statuses in the low bits of flag only.
-		for _, f := range a.GetFlag() {
-			replies = append(replies, hadooppb.Status(f&0xf))
-		}
-	}
-	return ack{seqno: a.GetSeqno(), replies: replies}, nil
-}
-
-// encodeAck returns a PipelineAckProto with its length prefix.
-func encodeAck(a ack) []byte {
-	// Hadoop 3 also carries each status in the low bits of a flag (ECN
-	// bits zero); it makes every ack at least five bytes long too.
-	flags := make([]uint32, len(a.replies))
-	for i, r := range a.replies {
-		flags[i] = uint32(r)
-	}
-	b, err := appendDelimited(nil, &hadooppb.PipelineAckProto{
-		Seqno: proto.Int64(a.seqno),
-		Reply: a.replies,
-		Flag:  flags,
-	})
-	if err != nil {
-		panic(fmt.Sprintf("datanode: marshal ack: %v", err))
-	}
-	return b
 }

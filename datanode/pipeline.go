@@ -178,12 +178,13 @@ func (rc *receiver) respond() {
 	defer close(rc.respDone)
 	buf := make([]byte, 0, 64)
 	for pa := range rc.acks {
-		replies := []hadooppb.Status{pa.status}
+		replies := append(rc.ackReplies[:0], pa.status)
 		if pa.status == hadooppb.Status_SUCCESS && rc.mirror != nil {
 			m := rc.mirror
 			if !m.broken.Load() {
 				m.c.SetReadDeadline(time.Now().Add(m.readTimeout))
-				a, err := readAck(m.br)
+				a, err := readAck(m.br, rc.mirrorReplies)
+				rc.mirrorReplies = a.replies[:0]
 				if err == nil && a.seqno != pa.seqno {
 					err = fmt.Errorf("ack for seqno %d, expected %d", a.seqno, pa.seqno)
 				}
@@ -216,7 +217,8 @@ func (rc *receiver) respond() {
 			// What the pipeline acknowledged is what readers may see.
 			rc.w.SetAcked(pa.end)
 		}
-		buf = append(buf, encodeAck(ack{seqno: pa.seqno, replies: replies})...)
+		buf = appendAck(buf, ack{seqno: pa.seqno, replies: replies})
+		rc.ackReplies = replies[:0]
 		end := pa.last || pa.status != hadooppb.Status_SUCCESS
 		if end || !rc.moreAcksReady() || len(buf) >= 4<<10 {
 			// Acks that are ready together go up in one write: on a busy

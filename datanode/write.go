@@ -325,6 +325,9 @@ type receiver struct {
 	unregister func()
 	sums       []byte
 	abortOnce  sync.Once
+	// mirrorReplies and ackReplies hold the statuses of the mirror's last
+	// ack and of the ack being sent up (reused).
+	mirrorReplies, ackReplies []hadooppb.Status
 	// runData and runSums are the pieces of a run, reused.
 	runData, runSums [][]byte
 }
