@@ -60,6 +60,8 @@ type Client struct {
 
 	hc *hdfs.Client
 	sc *shortCircuit
+	// bufs keeps packet buffers from one writer to the next.
+	bufs bufPool
 }
 
 // UserName is the user a client acts as under simple authentication:

@@ -187,7 +187,7 @@ func (s *streamer) getBuf() []byte {
 		s.free = s.free[:n-1]
 		return b
 	}
-	return make([]byte, s.bufSize)
+	return s.c.bufs.get(s.bufSize)
 }
 
 func (s *streamer) putBuf(p *packet) {
@@ -426,6 +426,8 @@ func (s *streamer) shutdown() {
 		s.err = errors.New("the writer's streamer stopped with data unsent")
 	}
 	s.exited = true
+	s.c.bufs.put(s.free) // for the next writer
+	s.free = nil
 	close(s.done)
 	s.wakeAll()
 	s.mu.Unlock()

@@ -286,7 +286,7 @@ func readBlockFrom(d *DataNode, blk *hadooppb.ExtendedBlockProto, off, n uint64)
 	}
 	var got []byte
 	pos := start
-	pr := &packetReader{s: newPacketStream(c, nil, 64<<10)}
+	pr := &packetReader{s: newPacketStream(c, nil, make([]byte, 64<<10))}
 	for {
 		p, err := pr.read()
 		if err != nil {

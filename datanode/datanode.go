@@ -189,6 +189,8 @@ type DataNode struct {
 	opened  atomic.Pointer[storage.Store]
 	log     logrus.FieldLogger
 	nnAddrs []string
+	// streamBufs keeps packet stream buffers between writes.
+	streamBufs bufFreeList
 
 	ln       net.Listener
 	domainLn *net.UnixListener // dfs.domain.socket.path, nil when not served

@@ -71,7 +71,7 @@ func FuzzPacket(f *testing.F) {
 		}
 		// The stream, fed in uneven pieces, agrees with the whole-buffer
 		// decoder on every packet it returns, and they tile its input.
-		s := newPacketStream(&piecewiseReader{b: b}, nil, 64)
+		s := newPacketStream(&piecewiseReader{b: b}, nil, make([]byte, 64))
 		pos := 0
 		for {
 			pkts, err := s.next()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // packetStream reads the packets of a write stream into one buffer and
@@ -21,11 +22,52 @@ type packetStream struct {
 }
 
 // newPacketStream reads from src after the bytes in held (what the op
-// reader had already buffered), with a buffer of size bytes.
-func newPacketStream(src io.Reader, held []byte, size int) *packetStream {
-	s := &packetStream{src: src, buf: make([]byte, max(size, len(held)))}
+// reader had already buffered), into buf (a larger one if held does not
+// fit).
+func newPacketStream(src io.Reader, held, buf []byte) *packetStream {
+	if len(buf) < len(held) {
+		buf = make([]byte, len(held))
+	}
+	s := &packetStream{src: src, buf: buf}
 	s.w = copy(s.buf, held)
 	return s
+}
+
+// bufFreeList keeps the stream buffers of finished writes for the next
+// ones: a fresh streamBuffer is 128 page faults, and on a virtual machine
+// a page fault costs about 15 µs.
+type bufFreeList struct {
+	mu   sync.Mutex
+	bufs [][]byte
+}
+
+// maxFreeStreamBufs bounds the buffers kept (8 MiB).
+const maxFreeStreamBufs = 16
+
+// get returns a streamBuffer-sized buffer.
+func (l *bufFreeList) get() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.bufs); n > 0 {
+		b := l.bufs[n-1]
+		l.bufs[n-1] = nil
+		l.bufs = l.bufs[:n-1]
+		return b
+	}
+	return make([]byte, streamBuffer)
+}
+
+// put keeps b for a later stream, unless it grew for a large packet or
+// enough are kept. Nothing may use b afterwards.
+func (l *bufFreeList) put(b []byte) {
+	if len(b) != streamBuffer {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.bufs) < maxFreeStreamBufs {
+		l.bufs = append(l.bufs, b)
+	}
 }
 
 // next returns the complete packets buffered, reading once (or more,

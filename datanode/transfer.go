@@ -192,7 +192,8 @@ func (x *xconn) replaceBlock(op *hadooppb.OpReplaceBlockProto) error {
 	}
 	defer w.Close()
 	held, _ := br.Peek(br.Buffered())
-	rc := &receiver{d: d, log: log, in: newPacketStream(c, held, streamBuffer), inConn: c, w: w, cs: spec, blockID: b.GetBlockId()}
+	rc := &receiver{d: d, log: log, in: newPacketStream(c, held, d.streamBufs.get()), inConn: c, w: w, cs: spec, blockID: b.GetBlockId()}
+	defer d.streamBufs.put(rc.in.buf)
 	rc.unregister = d.addWriter(b.GetBlockId(), rc.abort)
 	defer rc.unregister()
 	rc.finish = func() (storage.Replica, error) {

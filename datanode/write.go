@@ -80,6 +80,8 @@ func (x *xconn) writeBlock(op *hadooppb.OpWriteBlockProto) error {
 		cs:      spec,
 		blockID: b.GetBlockId(),
 	}
+	// Runs last, after the responder and the mirror are done with it.
+	defer d.streamBufs.put(r.in.buf)
 	rep := w.Replica()
 	r.unregister = d.addWriter(rep.BlockID, r.abort)
 	defer r.unregister()
@@ -180,7 +182,7 @@ const streamBuffer = 512 << 10
 // reader had already buffered.
 func (x *xconn) packetStream() *packetStream {
 	held, _ := x.br.Peek(x.br.Buffered())
-	s := newPacketStream(x.c, held, streamBuffer)
+	s := newPacketStream(x.c, held, x.d.streamBufs.get())
 	x.br.Discard(len(held))
 	return s
 }
