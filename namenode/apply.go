@@ -64,6 +64,9 @@ func (ns *Namespace) apply(op *nnpb.Op, txid uint64) error {
 				return fmt.Errorf("setReplication on directory %s", b.SetReplication.Path)
 			}
 			n.replication = uint16(b.SetReplication.Replication)
+			for _, blk := range n.blocks {
+				ns.sites.ReplicationChanged(blk.ID)
+			}
 			return nil
 		})
 	case *nnpb.Op_SetXattr:

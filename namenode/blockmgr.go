@@ -456,6 +456,15 @@ func (bm *BlockManager) PipelineUpdated(b *BlockInfo, nodes []DatanodeRef) {
 	bm.dirty[b.ID] = struct{}{}
 }
 
+// ReplicationChanged queues a block for the next replication pass (its
+// file's replication changed: setReplication, or an append/close that
+// restored it).
+func (bm *BlockManager) ReplicationChanged(id uint64) {
+	bm.mu.Lock()
+	bm.dirty[id] = struct{}{}
+	bm.mu.Unlock()
+}
+
 // BlockRemoved forgets a block and tells its holders to delete it.
 func (bm *BlockManager) BlockRemoved(id uint64) {
 	bm.mu.Lock()

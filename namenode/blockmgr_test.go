@@ -423,3 +423,44 @@ func TestNodeWithoutBlockReportIsNotATarget(t *testing.T) {
 		t.Fatalf("after its report: %d targets", len(got))
 	}
 }
+
+// TestSetReplicationDeletesAndAddsReplicas: lowering a settled file's
+// replication has an excess replica deleted at the next pass, raising it
+// has one copied — setReplication itself queues the file's blocks.
+func TestSetReplicationDeletesAndAddsReplicas(t *testing.T) {
+	f := newBMFixture(t, map[string]string{"10.0.1.1": "/r1", "10.0.1.2": "/r1", "10.0.2.1": "/r2", "10.0.2.2": "/r2"})
+	b := f.writeFile("/r", 10)
+	f.bm.ReplicationPass() // settles the new block: nothing to do
+	commands := func(kind dnpb.Command_Kind) int {
+		n := 0
+		for _, id := range f.ids {
+			for _, c := range f.heartbeat(id.Ip).Commands {
+				if c.Kind == kind {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := commands(dnpb.Command_INVALIDATE) + commands(dnpb.Command_TRANSFER); n != 0 {
+		t.Fatalf("%d commands for a settled block", n)
+	}
+	c := &Caller{User: "hdfs", Machine: "10.0.0.1"}
+	if ok, err := f.ns.SetReplication(c, "/r", 2); !ok || err != nil {
+		t.Fatalf("setReplication 2: %v %v", ok, err)
+	}
+	f.bm.ReplicationPass()
+	if n := commands(dnpb.Command_INVALIDATE); n != 1 {
+		t.Fatalf("%d invalidations after lowering replication from 3 to 2", n)
+	}
+	if n := len(f.bm.Locations(f.ns.blocks[b.ID], "")); n != 2 {
+		t.Fatalf("%d replicas offered after lowering replication to 2", n)
+	}
+	if ok, err := f.ns.SetReplication(c, "/r", 4); !ok || err != nil {
+		t.Fatalf("setReplication 4: %v %v", ok, err)
+	}
+	f.bm.ReplicationPass()
+	if n := commands(dnpb.Command_TRANSFER); n != 1 {
+		t.Fatalf("%d transfers after raising replication from 2 to 4, want 1 (its targets carry the copies)", n)
+	}
+}

@@ -46,6 +46,9 @@ type BlockSite interface {
 	PipelineUpdated(b *BlockInfo, nodes []DatanodeRef)
 	// BlockRemoved forgets a block's replicas (delete, abandon, truncate).
 	BlockRemoved(id uint64)
+	// ReplicationChanged has a block's replicas checked again against its
+	// file's (new) replication: copies or deletions follow.
+	ReplicationChanged(id uint64)
 	// WaitMinReplicated waits up to timeout for every block to reach min
 	// good replicas; called without the namespace lock.
 	WaitMinReplicated(ids []uint64, min int, timeout time.Duration) bool
@@ -80,6 +83,9 @@ func (NoDatanodes) PipelineUpdated(*BlockInfo, []DatanodeRef) {}
 
 // BlockRemoved does nothing.
 func (NoDatanodes) BlockRemoved(uint64) {}
+
+// ReplicationChanged does nothing.
+func (NoDatanodes) ReplicationChanged(uint64) {}
 
 // WaitMinReplicated has nothing to wait for.
 func (NoDatanodes) WaitMinReplicated([]uint64, int, time.Duration) bool { return false }
