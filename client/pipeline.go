@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/avatarfs/avatarfs/internal/rawio"
 	pb "github.com/avatarfs/avatarfs/internal/wire/hadooppb"
 	"google.golang.org/protobuf/proto"
 )
@@ -460,8 +461,13 @@ func (s *streamer) sendAll(ps []*packet) error {
 		bufs = append(bufs, p.wire())
 	}
 	s.bufs = bufs
-	nb := net.Buffers(bufs)
-	_, err := nb.WriteTo(s.conn)
+	var err error
+	if rc, ok := s.conn.(*rawio.Conn); ok {
+		_, err = rc.Writev(bufs)
+	} else {
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(s.conn)
+	}
 	clear(s.bufs)
 	s.lastSend = time.Now()
 	return err
@@ -903,7 +909,7 @@ func (s *streamer) connect(st stage, gs uint64, minBytes, maxBytes int64) (int, 
 		conn.Close()
 		return 0, fmt.Errorf("send WRITE_BLOCK (%s) to %s: %w", st, addrs[0], err)
 	}
-	br := bufio.NewReaderSize(conn, 4<<10)
+	br := bufio.NewReaderSize(rawio.Wrap(conn), 4<<10)
 	var resp pb.BlockOpResponseProto
 	if err := readDelimited(br, &resp); err != nil {
 		conn.Close()
@@ -932,7 +938,7 @@ func (s *streamer) connect(st stage, gs uint64, minBytes, maxBytes int64) (int, 
 	s.liveConn = conn
 	s.view, s.viewBlock = addrs, s.block.GetBlockId()
 	s.mu.Unlock()
-	s.conn, s.respDone, s.lastSend = conn, done, time.Now()
+	s.conn, s.respDone, s.lastSend = rawio.Wrap(conn), done, time.Now()
 	go s.respond(conn, br, gen, addrs, done)
 	return -1, nil
 }

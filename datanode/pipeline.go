@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/avatarfs/avatarfs/internal/rawio"
 	"github.com/avatarfs/avatarfs/internal/wire/hadooppb"
 	"google.golang.org/protobuf/proto"
 )
@@ -79,6 +80,7 @@ func (d *DataNode) addWriter(blockID uint64, stop func()) func() {
 type mirror struct {
 	addr         string
 	c            net.Conn
+	w            net.Conn // c with raw writes
 	br           *bufio.Reader
 	readTimeout  time.Duration
 	writeTimeout time.Duration
@@ -100,7 +102,7 @@ func (m *mirror) send(raw []byte) error {
 		return nil
 	}
 	m.c.SetWriteDeadline(time.Now().Add(m.writeTimeout))
-	if _, err := m.c.Write(raw); err != nil {
+	if _, err := m.w.Write(raw); err != nil {
 		m.fail()
 		return fmt.Errorf("forward to %s: %w", m.addr, err)
 	}
@@ -118,7 +120,7 @@ func (d *DataNode) connectMirror(op *hadooppb.OpWriteBlockProto, wantReply bool)
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &mirror{addr: addr, c: c, br: bufio.NewReaderSize(c, 4<<10),
+	m := &mirror{addr: addr, c: c, w: rawio.Wrap(c), br: bufio.NewReaderSize(rawio.Wrap(c), 4<<10),
 		readTimeout: d.set.SocketTimeout + ext, writeTimeout: d.set.WriteTimeout + ext}
 	fwd := proto.Clone(op).(*hadooppb.OpWriteBlockProto)
 	fwd.Targets = targets[1:]

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/avatarfs/avatarfs/datanode/storage"
+	"github.com/avatarfs/avatarfs/internal/rawio"
 	"github.com/avatarfs/avatarfs/internal/wire/dnpb"
 	"github.com/avatarfs/avatarfs/internal/wire/hadooppb"
 	"github.com/sirupsen/logrus"
@@ -115,7 +116,7 @@ func (x *xconn) writeBlock(op *hadooppb.OpWriteBlockProto) error {
 			r.discard(st)
 			return err
 		}
-		r.up = x.c
+		r.up = rawio.Wrap(x.c)
 		r.acks = make(chan pendingAck, ackQueue)
 		r.respDone = make(chan struct{})
 		go r.respond()
@@ -182,7 +183,7 @@ const streamBuffer = 512 << 10
 // reader had already buffered.
 func (x *xconn) packetStream() *packetStream {
 	held, _ := x.br.Peek(x.br.Buffered())
-	s := newPacketStream(x.c, held, x.d.streamBufs.get())
+	s := newPacketStream(rawio.Wrap(x.c), held, x.d.streamBufs.get())
 	x.br.Discard(len(held))
 	return s
 }

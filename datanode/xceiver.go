@@ -231,6 +231,9 @@ type trackedConn struct {
 	once sync.Once
 }
 
+// NetConn is the connection trackedConn wraps (for rawio).
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.d.untrack(c.Conn) })

@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/avatarfs/avatarfs/internal/rawio"
 )
 
 // VectorWriterAt is a File that writes several buffers to one contiguous
@@ -35,7 +37,8 @@ func WriteVectorAt(f File, bufs [][]byte, off int64) (int, error) {
 	return total, nil
 }
 
-// pwritev writes bufs at off, going on after short writes.
+// pwritev writes bufs at off, going on after short writes (raw system
+// calls while they are quick: package rawio).
 func pwritev(f *os.File, bufs [][]byte, off int64) (int, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -54,7 +57,7 @@ func pwritev(f *os.File, bufs [][]byte, off int64) (int, error) {
 		// IOV_MAX bounds one call; the rest goes in the next.
 		batch := bufs[:min(len(bufs), 1024)]
 		if err := rc.Write(func(fd uintptr) bool {
-			n, werr = unix.Pwritev(int(fd), batch, off+int64(total))
+			n, werr = rawio.Pwritev(fd, batch, off+int64(total))
 			return true
 		}); err != nil {
 			return total, &os.PathError{Op: "pwritev", Path: f.Name(), Err: err}
