@@ -23,11 +23,11 @@ type FileReader struct {
 	// remotePos is where remote stands: it is moved only to go elsewhere
 	// (see remoteSeek).
 	remotePos int64
-	blocks []*pb.LocatedBlockProto // complete blocks (short-circuit candidates)
-	length int64
-	pos    int64
-	cur    *localBlock
-	curIdx int
+	blocks    []*pb.LocatedBlockProto // complete blocks (short-circuit candidates)
+	length    int64
+	pos       int64
+	cur       *localBlock
+	curIdx    int
 	// curNode is the DataNode whose replica cur is.
 	curNode *pb.DatanodeInfoProto
 	tried   map[int]bool    // blocks whose local read was given up
