@@ -33,7 +33,8 @@ const blockFormatVersion = 1
 const receiptWait = 10 * time.Second
 
 // listenDomain binds dfs.domain.socket.path (with _PORT replaced by the
-// transfer port) when it is set. A stale socket file from an earlier run
+// transfer port) when it is set, once its directories pass Hadoop's
+// security rules (socketpath.go). A stale socket file from an earlier run
 // is replaced.
 func (d *DataNode) listenDomain() error {
 	if d.set.DomainSocketPath == "" {
@@ -44,6 +45,9 @@ func (d *DataNode) listenDomain() error {
 		port = a.Port
 	}
 	path := conf.DomainSocketPath(d.set.DomainSocketPath, port)
+	if err := checkSocketPathSecurity(path, uint32(os.Geteuid())); err != nil {
+		return fmt.Errorf("datanode: dfs.domain.socket.path: %w", err)
+	}
 	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSocket != 0 {
 		os.Remove(path)
 	}
