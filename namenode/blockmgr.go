@@ -130,8 +130,19 @@ type BlockManager struct {
 	// expected holds the pipeline targets of blocks being written.
 	expected map[uint64][]*datanode
 	dirty    map[uint64]struct{} // blocks whose replication must be checked
-	pending  map[uint64]*pendingRepl
-	minRepl  int
+	// candidates counts the nodes that could take a replica, as of the
+	// current replication pass (see roomFor).
+	candidates int
+	// passMu serializes replication passes (they let go of mu between
+	// chunks); passIDs, passTodo and the scratch slices are theirs.
+	passMu                     sync.Mutex
+	passIDs                    []uint64
+	passTodo                   []replTodo
+	scratchGood, scratchDecomm []*datanode
+	scratchCorrupt             []replicaLoc
+	scratchNodes               []*rack.Node
+	pending                    map[uint64]*pendingRepl
+	minRepl                    int
 	// changed is closed (and replaced) whenever a replica is added, to wake
 	// complete/addBlock calls waiting for the minimum replication.
 	changed chan struct{}

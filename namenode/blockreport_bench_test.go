@@ -108,6 +108,9 @@ func reportNode(tb testing.TB, ns *Namespace, storages int) (*BlockManager, *dnp
 //   - first-ns-wait-ms, rereport-ns-wait-ms: the longest a namespace
 //     write (ns.mu.Lock, tried every 0.2 ms from another goroutine) waited
 //     while each report ran: how long the report holds the locks at once;
+//   - first-pass-ms, first-pass-ns-wait-ms: the first replication pass
+//     once out of safe mode (every block dirty, all under-replicated:
+//     one DataNode), and the longest namespace-write wait during it;
 //   - build-ms, marshal-ms, unmarshal-ms: building the request from
 //     replicas (as the DataNode does), its protobuf encoding and decoding;
 //   - MB and bytes/replica: the encoded request's size, and
@@ -167,6 +170,17 @@ func BenchmarkBlockReportMillion(b *testing.B) {
 		}
 		b.ReportMetric(ms(time.Since(start)), "rereport-ms")
 		b.ReportMetric(ms(probe()), "rereport-ns-wait-ms")
+
+		// Out of safe mode, the first replication pass looks at every
+		// block (all under-replicated here: one DataNode).
+		if _, err := ns.SetSafeMode(&Caller{User: "hdfs"}, SafeModeLeave); err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		probe = probeWrites(ns)
+		bm.ReplicationPass()
+		b.ReportMetric(ms(time.Since(start)), "first-pass-ms")
+		b.ReportMetric(ms(probe()), "first-pass-ns-wait-ms")
 	}
 }
 

@@ -87,17 +87,28 @@ type replWork struct {
 	prio     int
 }
 
+// replChunk is how many blocks a replication pass looks at between
+// releases of the locks: after a restart every block is dirty, and a pass
+// over a million of them once held both locks for seconds.
+const replChunk = 16384
+
+// replTodo is a dirty block that needs more than a look, and its priority.
+type replTodo struct {
+	id   uint64
+	prio int
+}
+
 // ReplicationPass looks at every block whose replication may be off and
 // schedules copies, deletions of excess replicas, and deletion of corrupt
 // replicas once enough good ones exist. It is exported for tests and for
 // dfsadmin-driven checks; the monitor runs it every
-// dfs.namenode.redundancy.interval.seconds.
+// dfs.namenode.redundancy.interval.seconds. It works in chunks of
+// replChunk blocks, letting go of the locks between them: first it drops
+// the blocks that are fine, then it acts on the others, most urgent first.
 func (bm *BlockManager) ReplicationPass() {
-	bm.ns.mu.RLock()
-	defer bm.ns.mu.RUnlock()
-	bm.mu.Lock()
-	defer bm.mu.Unlock()
-	if bm.ns.safe.on() {
+	bm.passMu.Lock()
+	defer bm.passMu.Unlock()
+	if !bm.lockPass() {
 		return
 	}
 	now := bm.now()
@@ -107,50 +118,142 @@ func (bm *BlockManager) ReplicationPass() {
 			bm.dirty[id] = struct{}{}
 		}
 	}
-	var work []replWork
+	ids := bm.passIDs[:0]
 	for id := range bm.dirty {
-		b := bm.ns.blocks[id]
-		if b == nil {
-			delete(bm.dirty, id)
-			continue
+		ids = append(ids, id)
+	}
+	bm.passIDs = ids
+	bm.unlockPass()
+
+	todo := bm.passTodo[:0]
+	for start := 0; start < len(ids); start += replChunk {
+		if !bm.lockPass() {
+			return
 		}
-		if b.State != BlockComplete {
-			continue // not yet: checked again when the file closes
-		}
-		w := replWork{id: id, b: b, expected: int(b.inode.replication)}
-		for _, l := range bm.locs[id] {
+		for _, id := range ids[start:min(start+replChunk, len(ids))] {
+			if _, ok := bm.dirty[id]; !ok {
+				continue
+			}
+			w, ok := bm.classify(id)
 			switch {
-			case l.dn.maintenance && !l.corrupt:
-				w.maint++
-				if !l.dn.dead {
-					w.decomm = append(w.decomm, l.dn) // may serve as a source
-				}
-			case l.dn.dead:
-			case l.corrupt:
-				w.corrupt = append(w.corrupt, l)
-			case l.dn.decommission:
-				w.decomm = append(w.decomm, l.dn)
+			case !ok:
+			case bm.settled(w):
+				delete(bm.dirty, id)
 			default:
-				w.good = append(w.good, l.dn)
+				todo = append(todo, replTodo{id, w.prio})
 			}
 		}
-		if w.maint > 0 {
-			// Hadoop's rule: replicas in maintenance stand in for all but
-			// dfs.namenode.maintenance.replication.min live ones.
-			w.expected = max(w.expected-w.maint, min(bm.set.MaintenanceMinReplicas, w.expected))
-		}
-		w.prio = replPriority(len(w.good), w.expected, len(w.corrupt))
-		work = append(work, w)
+		bm.unlockPass()
 	}
-	sort.Slice(work, func(i, j int) bool { return work[i].prio < work[j].prio })
-	bm.refreshNodeStats()
-	for _, w := range work {
-		if bm.handleBlock(w) {
-			delete(bm.dirty, w.id)
+	bm.passTodo = todo
+	sort.Slice(todo, func(i, j int) bool { return todo[i].prio < todo[j].prio })
+
+	for start := 0; start < len(todo); start += replChunk {
+		if !bm.lockPass() {
+			return
+		}
+		bm.refreshNodeStats()
+		bm.candidates = 0
+		for _, d := range bm.nodes {
+			if bm.canTake(d) {
+				bm.candidates++
+			}
+		}
+		for _, t := range todo[start:min(start+replChunk, len(todo))] {
+			if _, ok := bm.dirty[t.id]; !ok {
+				continue
+			}
+			if w, ok := bm.classify(t.id); ok && bm.handleBlock(w) {
+				delete(bm.dirty, t.id)
+			}
+		}
+		bm.unlockPass()
+	}
+	if bm.lockPass() {
+		bm.checkDecommissionLocked()
+		bm.checkMaintenanceLocked()
+		bm.unlockPass()
+	}
+}
+
+// lockPass takes the namespace's read lock and the block manager's lock
+// for a chunk of a pass; false (nothing held) in safe mode.
+func (bm *BlockManager) lockPass() bool {
+	bm.ns.mu.RLock()
+	bm.mu.Lock()
+	if bm.ns.safe.on() {
+		bm.unlockPass()
+		return false
+	}
+	return true
+}
+
+func (bm *BlockManager) unlockPass() {
+	bm.mu.Unlock()
+	bm.ns.mu.RUnlock()
+}
+
+// classify describes a dirty block's replicas. A block that is gone is
+// dropped from the dirty set; one not complete yet stays (it is checked
+// again when its file closes); both answer false. The work's slices are
+// scratch space, valid until the next call.
+func (bm *BlockManager) classify(id uint64) (replWork, bool) {
+	b := bm.ns.blocks[id]
+	if b == nil {
+		delete(bm.dirty, id)
+		return replWork{}, false
+	}
+	if b.State != BlockComplete {
+		return replWork{}, false
+	}
+	w := replWork{id: id, b: b, expected: int(b.inode.replication),
+		good: bm.scratchGood[:0], decomm: bm.scratchDecomm[:0], corrupt: bm.scratchCorrupt[:0]}
+	for _, l := range bm.locs[id] {
+		switch {
+		case l.dn.maintenance && !l.corrupt:
+			w.maint++
+			if !l.dn.dead {
+				w.decomm = append(w.decomm, l.dn) // may serve as a source
+			}
+		case l.dn.dead:
+		case l.corrupt:
+			w.corrupt = append(w.corrupt, l)
+		case l.dn.decommission:
+			w.decomm = append(w.decomm, l.dn)
+		default:
+			w.good = append(w.good, l.dn)
 		}
 	}
-	bm.checkDecommissionLocked()
-	bm.checkMaintenanceLocked()
+	bm.scratchGood, bm.scratchDecomm, bm.scratchCorrupt = w.good, w.decomm, w.corrupt
+	if w.maint > 0 {
+		// Hadoop's rule: replicas in maintenance stand in for all but
+		// dfs.namenode.maintenance.replication.min live ones.
+		w.expected = max(w.expected-w.maint, min(bm.set.MaintenanceMinReplicas, w.expected))
+	}
+	w.prio = replPriority(len(w.good), w.expected, len(w.corrupt))
+	return w, true
+}
+
+// settled tells whether handleBlock would find nothing to do for w and
+// call it settled: no replica left to copy from, or exactly the expected
+// good replicas, no corrupt ones, nothing on its way, well spread.
+func (bm *BlockManager) settled(w replWork) bool {
+	live := len(w.good)
+	if live == 0 {
+		return true
+	}
+	if len(w.corrupt) > 0 || live != w.expected || bm.pending[w.id] != nil {
+		return false
+	}
+	if live > 1 && w.maint == 0 {
+		nodes := bm.scratchNodes[:0]
+		for _, d := range w.good {
+			nodes = append(nodes, d.node)
+		}
+		bm.scratchNodes = nodes
+		return !bm.policy.IsMisplaced(bm.topo, nodes, w.expected)
+	}
+	return true
 }
 
 // handleBlock acts on one block; it reports whether the block is settled.
@@ -195,6 +298,9 @@ func (bm *BlockManager) handleBlock(w replWork) bool {
 	}
 	if need <= 0 {
 		return pend == 0
+	}
+	if !misplaced && !bm.roomFor(w) {
+		return false // no node could take another replica: skip the placement
 	}
 	src := bm.chooseSource(append(append([]*datanode(nil), w.good...), w.decomm...))
 	if src == nil {
@@ -242,6 +348,38 @@ func (bm *BlockManager) handleBlock(w replWork) bool {
 		return false
 	}
 	return bm.schedule(w, src, targets, live)
+}
+
+// canTake tells whether d could receive a new replica: alive, reported,
+// not leaving the cluster.
+func (bm *BlockManager) canTake(d *datanode) bool {
+	return !d.dead && d.reported && !d.decommission && !d.maintenance
+}
+
+// roomFor tells whether some node that could take a replica of w's block
+// holds none yet (good, corrupt or on its way). Without one the placement
+// policy can only fail; after a restart with one DataNode a pass over a
+// million blocks called it a million times.
+func (bm *BlockManager) roomFor(w replWork) bool {
+	taken := 0
+	for _, d := range w.good {
+		if bm.canTake(d) {
+			taken++
+		}
+	}
+	for _, l := range w.corrupt {
+		if bm.canTake(l.dn) {
+			taken++
+		}
+	}
+	if p := bm.pending[w.id]; p != nil {
+		for _, d := range p.targets {
+			if bm.canTake(d) {
+				taken++
+			}
+		}
+	}
+	return bm.candidates > taken
 }
 
 // schedule queues a TRANSFER of w's block from src to targets.
