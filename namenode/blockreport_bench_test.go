@@ -23,7 +23,8 @@ func blockNamespace(tb testing.TB, files, perFile int, blockBytes uint64) (*Name
 	tb.Helper()
 	ns := NewNamespace(DefaultSettings(), nil)
 	ns.set.Superuser = "hdfs"
-	ns.SetJournal(&discardJournal{}, nil)
+	journal := &discardJournal{}
+	ns.SetJournal(journal, nil)
 	perm := &nnpb.Perm{Owner: "hdfs", Group: "supergroup", Mode: 0o755}
 	var txid uint64
 	apply := func(op *nnpb.Op) {
@@ -53,6 +54,7 @@ func blockNamespace(tb testing.TB, files, perFile int, blockBytes uint64) (*Name
 		all = append(all, blocks...)
 	}
 	ns.lastInodeID = inode
+	journal.n = txid // live operations number on from here
 	return ns, all
 }
 

@@ -687,3 +687,57 @@ func TestChunkedReportsAlongsideOtherCalls(t *testing.T) {
 	}
 	checkReplicaIndex(t, bm)
 }
+
+// TestReplicationPassOverManyChunks: a pass over more blocks than one
+// chunk drops every settled block, and acts on every block that needs it
+// (here: excess replicas after lowering replication), across chunks.
+func TestReplicationPassOverManyChunks(t *testing.T) {
+	const files, perFile = 5, 8000 // 40,000 blocks: three chunks
+	ns, blocks := blockNamespace(t, files, perFile, 1<<20)
+	bm, _ := reportNode(t, ns, 1)
+	for i := 2; i <= 3; i++ {
+		id := &dnpb.DatanodeID{Uuid: fmt.Sprintf("uuid-%d", i), Ip: fmt.Sprintf("10.0.0.%d", i), HostName: fmt.Sprintf("dn%d", i), XferPort: 9866}
+		st := []*dnpb.Storage{{StorageId: fmt.Sprintf("DS-%d", i), Type: dnpb.StorageType_DISK, Capacity: 1 << 44, Remaining: 1 << 43}}
+		if _, err := bm.Register(&dnpb.RegisterRequest{Id: id, Storages: st}, StorageInfo{ClusterID: "c"}); err != nil {
+			t.Fatal(err)
+		}
+		req := fullReport(id, blocks, 1)
+		req.Reports[0].StorageId = fmt.Sprintf("DS-%d", i)
+		if _, err := bm.BlockReport(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := fullReport(&dnpb.DatanodeID{Uuid: "uuid-bench", Ip: "10.0.0.1", HostName: "dn1", XferPort: 9866}, blocks, 1)
+	if _, err := bm.BlockReport(first); err != nil {
+		t.Fatal(err)
+	}
+	su := &Caller{User: "hdfs"}
+	if _, err := ns.SetSafeMode(su, SafeModeLeave); err != nil {
+		t.Fatal(err)
+	}
+	bm.ReplicationPass()
+	bm.mu.Lock()
+	dirty := len(bm.dirty)
+	bm.mu.Unlock()
+	if dirty != 0 {
+		t.Fatalf("%d of %d fully replicated blocks still dirty after a pass", dirty, len(blocks))
+	}
+	for f := 0; f < files; f++ {
+		if ok, err := ns.SetReplication(su, fmt.Sprintf("/bench/f%06d", f), 2); !ok || err != nil {
+			t.Fatalf("setReplication: %v %v", ok, err)
+		}
+	}
+	bm.ReplicationPass()
+	bm.mu.Lock()
+	defer bm.mu.Unlock()
+	invalidations := 0
+	for _, d := range bm.nodes {
+		invalidations += len(d.invalidates)
+	}
+	if invalidations != len(blocks) {
+		t.Fatalf("%d invalidations for %d blocks with one excess replica each", invalidations, len(blocks))
+	}
+	if len(bm.dirty) != 0 {
+		t.Fatalf("%d blocks still dirty after their excess was deleted", len(bm.dirty))
+	}
+}
