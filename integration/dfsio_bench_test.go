@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/avatarfs/avatarfs/client"
 )
 
 // BenchmarkDFSIO writes and reads files of 64 MiB with replication 3 on
@@ -52,16 +50,7 @@ func BenchmarkDFSIO(b *testing.B) {
 			}
 			theirs += time.Since(start)
 			start = time.Now()
-			ow, err := own.CreateWriter(name(i, "own", f), client.WriteOptions{Replication: 3, BlockSize: 128 << 20})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := ow.Write(data); err != nil {
-				b.Fatal(err)
-			}
-			if err := ow.Close(); err != nil {
-				b.Fatal(err)
-			}
+			writeOwn(b, own, name(i, "own", f), 3, data)
 			ours += time.Since(start)
 		}
 		// Both readers read 1 MiB at a time (TestDFSIO's buffer size).

@@ -37,16 +37,7 @@ func BenchmarkWritePipeline(b *testing.B) {
 				before, fbefore := c.cpuTimes(b)
 				start := time.Now()
 				for f := 0; f < files; f++ {
-					w, err := own.CreateWriter(fmt.Sprintf("/wp/%d-%d-%d", repl, run, f), client.WriteOptions{Replication: repl, BlockSize: 128 << 20})
-					if err != nil {
-						b.Fatal(err)
-					}
-					if _, err := w.Write(data); err != nil {
-						b.Fatal(err)
-					}
-					if err := w.Close(); err != nil {
-						b.Fatal(err)
-					}
+					writeOwn(b, own, fmt.Sprintf("/wp/%d-%d-%d", repl, run, f), repl, data)
 				}
 				elapsed := time.Since(start)
 				after, fafter := c.cpuTimes(b)
@@ -58,6 +49,21 @@ func BenchmarkWritePipeline(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// writeOwn writes data to a new file through the project's writer, in one
+// Write, with 128 MiB blocks.
+func writeOwn(b *testing.B, own *client.Client, name string, repl int, data []byte) {
+	w, err := own.CreateWriter(name, client.WriteOptions{Replication: repl, BlockSize: 128 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
 	}
 }
 
