@@ -248,3 +248,41 @@ func (rc *receiver) moreAcksReady() bool {
 	m := rc.mirror
 	return m == nil || m.broken.Load() || m.br.Buffered() > 0
 }
+
+// ackInline builds the ack of pa on the last node of a pipeline: this
+// node's status only, after the replica is finalized for the last packet.
+// Acks of one batch go up together (flushAcks); the last one, or a
+// failure, at once.
+func (rc *receiver) ackInline(pa pendingAck) {
+	status := pa.status
+	if pa.last && status == hadooppb.Status_SUCCESS {
+		if err := <-pa.finalized; err != nil {
+			rc.log.WithError(err).Error("finalizing the replica failed")
+			status = hadooppb.Status_ERROR
+		}
+	}
+	if !pa.heartbeat && !pa.last && status == hadooppb.Status_SUCCESS {
+		rc.w.SetAcked(pa.end)
+	}
+	rc.ackReplies = append(rc.ackReplies[:0], status)
+	rc.ackBuf = appendAck(rc.ackBuf, ack{seqno: pa.seqno, replies: rc.ackReplies})
+	if pa.last || status != hadooppb.Status_SUCCESS {
+		rc.flushAcks()
+	}
+}
+
+// flushAcks writes the acks built inline upstream.
+func (rc *receiver) flushAcks() error {
+	if len(rc.ackBuf) == 0 {
+		return nil
+	}
+	rc.up.SetWriteDeadline(time.Now().Add(rc.d.set.WriteTimeout))
+	_, err := rc.up.Write(rc.ackBuf)
+	rc.ackBuf = rc.ackBuf[:0]
+	if err != nil {
+		rc.log.WithError(err).Info("cannot ack upstream")
+		rc.abort()
+		return fmt.Errorf("ack upstream: %w", err)
+	}
+	return nil
+}
